@@ -1,0 +1,16 @@
+/* Load, fork, exec and the end of the process. */
+#ifndef TG_LIFECYCLE_H
+#define TG_LIFECYCLE_H
+
+#include <sys/types.h>
+
+enum tg_end_how { TG_END_EXIT, TG_END_SIGNAL };
+
+/* The process ends: exit status CODE, or death by signal CODE.  Removes what is due.
+ * Async-signal-safe; does nothing in a process that does not own the registry. */
+void tg_end(enum tg_end_how how, int code);
+
+/* The fork wrapper reports each child here (daemon rule). */
+void tg_forked(pid_t child);
+
+#endif

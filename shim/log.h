@@ -1,0 +1,15 @@
+/* Logging that is safe from a signal handler: no stdio, no allocation, one write(2) per line. */
+#ifndef TG_LOG_H
+#define TG_LOG_H
+
+#include "config.h"
+
+/* Writes "tmpguard[PID]: " followed by the pieces, up to a NULL, and a newline, when the configured
+ * level admits LEVEL.  Pieces are plain strings; use tg_fmt_u64 for numbers. */
+void tg_log(enum tg_level level, ...);
+/* Same, whatever the configured level: for messages the user asked for (audit, bad configuration). */
+void tg_say(const char *first, ...);
+/* Formats V in decimal into BUF (at least 21 bytes) and returns BUF. */
+char *tg_fmt_u64(char *buf, unsigned long long v);
+
+#endif

@@ -1,0 +1,241 @@
+/* The durable record of one process: creation, growth, adoption after exec, removal. */
+#include "record.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "sys.h"
+
+/* Chunk K maps cells [tg_chunk_start(K), tg_chunk_start(K+1)).  The table only grows while the
+ * process runs; a signal handler reads it without a lock, so a chunk's pointer is stored before
+ * the count that makes it visible. */
+static char *chunk_base[TG_MAX_CHUNKS];
+static _Atomic int nchunks;
+static int rec_fd = -1;                 /* -1: anonymous memory (no durable record) */
+static char rec_path[TG_PATH_MAX];      /* empty when there is no file */
+
+static uint32_t chunk_cells(int k) { return (TG_CHUNK0 / TG_CELL) << k; }
+
+static int chunk_of(uint32_t cell)
+{
+    int k = 0;
+    while (k + 1 < TG_MAX_CHUNKS && tg_chunk_start(k + 1) <= cell)
+        k++;
+    return k;
+}
+
+struct tg_rec_entry *tg_rec_at(uint32_t cell)
+{
+    int k = chunk_of(cell);
+    return (struct tg_rec_entry *)(chunk_base[k] + (size_t)(cell - tg_chunk_start(k)) * TG_CELL);
+}
+
+struct tg_rec_header *tg_rec_header(void) { return (struct tg_rec_header *)chunk_base[0]; }
+
+uint32_t tg_rec_chunk_end(uint32_t cell) { return tg_chunk_start(chunk_of(cell) + 1); }
+
+static int map_chunk(int k)
+{
+    size_t len = (size_t)chunk_cells(k) * TG_CELL;
+    void *p;
+    if (rec_fd >= 0) {
+        off_t end = (off_t)tg_chunk_start(k + 1) * TG_CELL;
+        if (tg_ftruncate(rec_fd, end) < 0)
+            return -1;
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rec_fd, (off_t)tg_chunk_start(k) * TG_CELL);
+    } else {
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
+    if (p == MAP_FAILED)
+        return -1;
+    chunk_base[k] = p;
+    atomic_store_explicit(&nchunks, k + 1, memory_order_release);
+    return 0;
+}
+
+int tg_rec_reserve(uint32_t end)
+{
+    int saved = errno, rc = 0;
+    while (rc == 0 && tg_chunk_start(atomic_load_explicit(&nchunks, memory_order_relaxed)) < end) {
+        int k = atomic_load_explicit(&nchunks, memory_order_relaxed);
+        if (k >= TG_MAX_CHUNKS)
+            rc = -1;
+        else
+            rc = map_chunk(k);
+    }
+    errno = saved;
+    return rc;
+}
+
+uint64_t tg_proc_start_ticks(int pid)
+{
+    char path[64], buf[1024], num[21];
+    snprintf(path, sizeof path, "/proc/%s/stat", tg_fmt_u64(num, (unsigned)pid));
+    int fd = tg_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    long n = tg_read(fd, buf, sizeof buf - 1);
+    tg_close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields are counted after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    int field = 2;
+    for (; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    uint64_t v = 0;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    return v;
+}
+
+/* The state directory must be ours alone: a directory (not a symlink) owned by us, mode 0700.
+ * Anything else could let another user read or plant records. */
+static int state_dir_ok(void)
+{
+    struct stat st;
+    const char *dir = tg_cfg.state_dir;
+    if (!dir[0])
+        return 0;
+    int r = tg_mkdirat(AT_FDCWD, dir, 0700);
+    if (r < 0 && r != -EEXIST)
+        return 0;
+    if (tg_fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return 0;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 07777) != 0700) {
+        tg_log(TG_LOG_WARN, "state directory ", dir,
+               " is not a directory of this user with mode 0700; temp files are tracked in memory only", NULL);
+        return 0;
+    }
+    return 1;
+}
+
+static void set_rec_path(int pid)
+{
+    /* tg_cfg.state_dir leaves room for the file name (config.c). */
+    char num[21];
+    size_t n = strlen(tg_cfg.state_dir);
+    memcpy(rec_path, tg_cfg.state_dir, n);
+    rec_path[n++] = '/';
+    tg_fmt_u64(num, (unsigned)pid);
+    memcpy(rec_path + n, num, strlen(num));
+    n += strlen(num);
+    memcpy(rec_path + n, ".rec", 5);
+}
+
+int tg_rec_open(void)
+{
+    int pid = tg_getpid();
+    rec_fd = -1;
+    rec_path[0] = '\0';
+    if (state_dir_ok()) {
+        set_rec_path(pid);
+        int fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd == -EEXIST) {
+            /* A dead process with the same pid left its record: move it aside for the reaper. */
+            char aside[TG_PATH_MAX + 32], num[21];
+            snprintf(aside, sizeof aside, "%s.%s.stale", rec_path, tg_fmt_u64(num, (unsigned long long)time(NULL)));
+            tg_renameat(AT_FDCWD, rec_path, AT_FDCWD, aside);
+            fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
+        if (fd >= 0)
+            rec_fd = fd;
+        else
+            rec_path[0] = '\0';
+    }
+    if (map_chunk(0) < 0) {
+        if (rec_fd < 0)
+            return -1;
+        tg_unlinkat(AT_FDCWD, rec_path, 0);
+        tg_close(rec_fd);
+        rec_fd = -1;
+        rec_path[0] = '\0';
+        if (map_chunk(0) < 0)
+            return -1;
+    }
+    struct tg_rec_header *h = tg_rec_header();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h->version = TG_REC_VERSION;
+    h->header_cells = TG_REC_HEADER_CELLS;
+    h->pid = pid;
+    h->uid = getuid();
+    h->start_ticks = tg_proc_start_ticks(pid);
+    h->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    atomic_store_explicit(&h->hw_cells, TG_REC_HEADER_CELLS, memory_order_release);
+    memcpy(h->magic, TG_REC_MAGIC, 8); /* last: a reader never sees a half-made header as valid */
+    return 0;
+}
+
+int tg_rec_adopt(void)
+{
+    int pid = tg_getpid();
+    if (!tg_cfg.state_dir[0])
+        return 0;
+    set_rec_path(pid);
+    int fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0) {
+        rec_path[0] = '\0';
+        return 0;
+    }
+    struct stat st;
+    struct tg_rec_header h;
+    int ok = tg_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() &&
+             st.st_size >= (off_t)TG_CHUNK0 &&
+             TG_SYS(SYS_pread64, fd, &h, sizeof h, 0) == (long)sizeof h &&
+             memcmp(h.magic, TG_REC_MAGIC, 8) == 0 && h.version == TG_REC_VERSION && h.pid == pid &&
+             h.header_cells == TG_REC_HEADER_CELLS;
+    if (ok && h.start_ticks != tg_proc_start_ticks(pid)) {
+        /* Same pid, another process: not ours to adopt.  Leave it for the reaper. */
+        char aside[TG_PATH_MAX + 32], num[21];
+        snprintf(aside, sizeof aside, "%s.%s.stale", rec_path, tg_fmt_u64(num, h.start_ticks));
+        tg_renameat(AT_FDCWD, rec_path, AT_FDCWD, aside);
+        ok = 0;
+    }
+    if (!ok) {
+        tg_close(fd);
+        rec_path[0] = '\0';
+        return 0;
+    }
+    rec_fd = fd;
+    uint32_t hw = h.hw_cells;
+    for (int k = 0; k < TG_MAX_CHUNKS && (off_t)tg_chunk_start(k) * TG_CELL < st.st_size; k++) {
+        if (map_chunk(k) < 0) {
+            hw = tg_chunk_start(k) < hw ? tg_chunk_start(k) : hw;
+            break;
+        }
+    }
+    /* Never trust the header beyond what is mapped. */
+    if (hw > tg_chunk_start(atomic_load(&nchunks)))
+        atomic_store(&tg_rec_header()->hw_cells, tg_chunk_start(atomic_load(&nchunks)));
+    return 1;
+}
+
+void tg_rec_unlink(void)
+{
+    if (rec_path[0])
+        tg_unlinkat(AT_FDCWD, rec_path, 0);
+}
+
+void tg_rec_drop(void)
+{
+    int n = atomic_load(&nchunks);
+    atomic_store(&nchunks, 0);
+    for (int k = 0; k < n; k++) {
+        munmap(chunk_base[k], (size_t)chunk_cells(k) * TG_CELL);
+        chunk_base[k] = NULL;
+    }
+    if (rec_fd >= 0)
+        tg_close(rec_fd);
+    rec_fd = -1;
+    rec_path[0] = '\0';
+}

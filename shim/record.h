@@ -1,0 +1,105 @@
+/* The per-process record: what a process owns, in a file that outlives the process.
+ *
+ * The registry lives directly in a shared mapping of this file, so that tracking a file costs
+ * memory stores and no system calls, the kernel keeps the pages when the process dies, and an
+ * exec'd image of the same process finds the list again by pid.  This header is the only
+ * description of the format: the shim writes it, and anything that reads records uses these
+ * definitions.
+ *
+ * Layout: a file of 64-byte cells.  Cells 0-1 hold the header; after them, blocks laid end to
+ * end, each starting with a struct tg_rec_entry whose `cells` says how long the block is.  A
+ * block is carved once and never split or merged, so a reader walking from the header to
+ * `hw_cells` always lands on block starts.  The file grows in chunks (64 KiB, then doubling);
+ * no block crosses a chunk boundary (the remainder of a chunk is filled with a PAD block). */
+#ifndef TG_RECORD_H
+#define TG_RECORD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define TG_REC_MAGIC "TMPGREC1"
+#define TG_REC_VERSION 1u
+#define TG_CELL 64u
+#define TG_REC_HEADER_CELLS 2u
+#define TG_CHUNK0 (64u * 1024u)
+#define TG_MAX_CHUNKS 24           /* 64 KiB * (2^24 - 1): far more than any process needs */
+
+enum tg_state { TG_FREE = 0, TG_LIVE = 1, TG_CLAIMED = 2, TG_PAD = 3 };
+
+/* How an entry was created: decides how it is removed. */
+enum tg_kind {
+    TG_K_MKSTEMP = 1,      /* mkstemp family: a scratch file by construction */
+    TG_K_MKDTEMP = 2,      /* mkdtemp: a scratch directory, removed with its contents */
+    TG_K_EXCL_PRIVATE = 3, /* O_CREAT|O_EXCL|O_RDWR, no group/other bits, under a temp root */
+    TG_K_OTHER = 4,        /* any other create (open, fopen, mkdir...) under a temp root */
+};
+
+/* When an entry is removed. */
+enum tg_when { TG_WHEN_ENDS = 1, TG_WHEN_FAILS = 2 };
+
+struct tg_rec_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t header_cells;
+    int32_t pid;
+    uint32_t uid;
+    uint64_t start_ticks;         /* /proc/PID/stat field 22: tells a reused pid apart */
+    _Atomic uint32_t hw_cells;    /* end of the last complete block, in cells */
+    uint32_t reserved0;
+    int64_t created_ns;
+    uint8_t reserved[128 - 48];
+};
+
+struct tg_rec_entry {
+    _Atomic uint32_t state;       /* enum tg_state; published last */
+    uint16_t cells;               /* length of this block in cells, >= 1 */
+    uint8_t kind;                 /* enum tg_kind */
+    uint8_t when;                 /* enum tg_when */
+    int32_t owner;                /* pid of the process that created it */
+    uint32_t fork_gen;            /* how many forks the owner had made before creating it */
+    uint64_t dev;
+    uint64_t ino;
+    int64_t ctime_ns;
+    uint32_t mode;                /* st_mode of the created object (type bits matter) */
+    uint32_t hash;                /* hash of the last path component (the owner's index) */
+    uint32_t link;                /* owner's private chaining (index or free list); ignore */
+    uint16_t pathlen;
+    uint8_t reserved[10];
+    char path[];                  /* NUL-terminated absolute path, follows the 64-byte head */
+};
+
+_Static_assert(sizeof(struct tg_rec_header) == 128, "record header is two cells");
+_Static_assert(sizeof(struct tg_rec_entry) == 64, "entry head is one cell");
+
+/* Cells needed for an entry with a path of LEN bytes. */
+static inline uint32_t tg_rec_cells_for(uint32_t len) { return 1u + (len + 1u + TG_CELL - 1u) / TG_CELL; }
+
+/* Chunk K covers cells [tg_chunk_start(K), tg_chunk_start(K+1)). */
+static inline uint32_t tg_chunk_start(int k)
+{
+    return (uint32_t)((TG_CHUNK0 / TG_CELL) * ((1u << k) - 1u));
+}
+
+/* --- the live process's side (record.c) --- */
+
+/* Creates this process's record (file in the state directory, or anonymous memory when the
+ * state directory is unusable).  Returns 0, or -1 when no memory could be had at all. */
+int tg_rec_open(void);
+/* Looks for a record left by this process's previous image (before exec) and maps it.
+ * Returns 1 when one was adopted. */
+int tg_rec_adopt(void);
+/* Pointer to the block at CELL, which must lie in a mapped chunk. */
+struct tg_rec_entry *tg_rec_at(uint32_t cell);
+/* Makes sure cells [0, END) are mapped; returns 0 or -1. */
+int tg_rec_reserve(uint32_t end);
+/* First cell of the chunk that holds CELL, and the cell where that chunk ends. */
+uint32_t tg_rec_chunk_end(uint32_t cell);
+struct tg_rec_header *tg_rec_header(void);
+/* Removes the record file; async-signal-safe. */
+void tg_rec_unlink(void);
+/* In a forked child: drop the parent's record without touching it. */
+void tg_rec_drop(void);
+/* This process's start time in clock ticks since boot, or 0 if unknown. */
+uint64_t tg_proc_start_ticks(int pid);
+
+#endif

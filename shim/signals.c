@@ -1,0 +1,185 @@
+#include "signals.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "lifecycle.h"
+#include "registry.h"
+#include "sys.h"
+
+int (*tg_real_sigaction)(int, const struct sigaction *, struct sigaction *);
+_Atomic int tg_signals_armed;
+
+/* What the program believes each signal's disposition is, for the signals where the kernel holds
+ * the shim's handler instead (ours[sig]).  Everywhere else the kernel's answer is the truth. */
+static struct sigaction prog_act[NSIG];
+static unsigned char ours[NSIG];
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Signals whose default action terminates the process.  SIGKILL and SIGSTOP cannot be caught;
+ * glibc keeps the first two real-time signals for itself and refuses them. */
+static int default_is_fatal(int sig)
+{
+    switch (sig) {
+    case SIGHUP: case SIGINT: case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS:
+    case SIGFPE: case SIGUSR1: case SIGSEGV: case SIGUSR2: case SIGPIPE: case SIGALRM: case SIGTERM:
+    case SIGSTKFLT: case SIGXCPU: case SIGXFSZ: case SIGVTALRM: case SIGPROF: case SIGIO: case SIGPWR:
+    case SIGSYS:
+        return 1;
+    default:
+        return sig >= SIGRTMIN && sig <= SIGRTMAX;
+    }
+}
+
+/* Faults raised by the kernel for the instruction being executed: they cannot be deferred, and
+ * returning from the handler re-executes the instruction under the default action. */
+static int is_fault(int sig, const siginfo_t *si)
+{
+    return (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||
+            sig == SIGSYS) && si && si->si_code > 0;
+}
+
+static void on_fatal(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    int saved = errno;
+    int fault = is_fault(sig, si);
+    if (tg_tls.in && !fault) {
+        /* This thread is between creating a file and listing it (or removing and forgetting):
+         * finish that first; tg_leave() raises the signal again. */
+        if (!tg_tls.pending)
+            tg_tls.pending = sig;
+        errno = saved;
+        return;
+    }
+    tg_end(TG_END_SIGNAL, sig);
+
+    /* Die exactly as without the shim: default action, same signal, so the exit status, the core
+     * dump and the parent's WTERMSIG are unchanged. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    tg_real_sigaction(sig, &dfl, NULL);
+    if (!fault) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        raise(sig);                                /* pending: blocked while this handler runs */
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);  /* delivered here, under SIG_DFL */
+    }
+    errno = saved; /* a fault returns and re-executes the faulting instruction */
+}
+
+static void our_action(struct sigaction *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sa_sigaction = on_fatal;
+    /* Block every other signal during cleanup; restart interrupted calls when deferring. */
+    sa->sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa->sa_mask);
+}
+
+static int is_default(const struct sigaction *act)
+{
+    return !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL;
+}
+
+/* Holding sig_lock with every signal blocked: a program handler that calls sigaction() can never
+ * interrupt this thread while it holds the lock. */
+static void lock_all(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+    pthread_mutex_lock(&sig_lock);
+}
+
+static void unlock_all(const sigset_t *old)
+{
+    pthread_mutex_unlock(&sig_lock);
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+void tg_signals_arm(void)
+{
+    if (atomic_load(&tg_signals_armed))
+        return;
+    sigset_t old;
+    lock_all(&old);
+    struct sigaction mine, cur;
+    our_action(&mine);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (!default_is_fatal(sig) || tg_real_sigaction(sig, NULL, &cur) != 0)
+            continue;
+        /* A signal the program ignores (or handles) stays as it is. */
+        if (is_default(&cur) && tg_real_sigaction(sig, &mine, NULL) == 0) {
+            prog_act[sig] = cur;
+            ours[sig] = 1;
+        }
+    }
+    atomic_store(&tg_signals_armed, 1);
+    unlock_all(&old);
+}
+
+int tg_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!atomic_load(&tg_signals_armed) || sig <= 0 || sig >= NSIG || !default_is_fatal(sig))
+        return tg_real_sigaction(sig, act, old);
+    sigset_t mask;
+    struct sigaction view, mine;
+    int rc = 0, err = 0;
+    lock_all(&mask);
+    if (!ours[sig]) {
+        if (act && is_default(act)) {
+            /* The program restores the default: the kernel gets the cleanup handler instead. */
+            our_action(&mine);
+            rc = tg_real_sigaction(sig, &mine, &view);
+            if (rc == 0) {
+                prog_act[sig] = *act;
+                ours[sig] = 1;
+                if (old)
+                    *old = view;
+            }
+        } else {
+            rc = tg_real_sigaction(sig, act, old);
+        }
+    } else {
+        view = prog_act[sig];
+        if (act && is_default(act)) {
+            prog_act[sig] = *act;
+        } else if (act) {
+            rc = tg_real_sigaction(sig, act, NULL);
+            if (rc == 0)
+                ours[sig] = 0;
+        }
+        if (rc == 0 && old)
+            *old = view;
+    }
+    err = errno;
+    unlock_all(&mask);
+    errno = err;
+    return rc;
+}
+
+__sighandler_t tg_signal_like(int sig, __sighandler_t handler, int flags, int mask_self)
+{
+    struct sigaction act, old;
+    if (handler == SIG_ERR || sig <= 0 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    sigemptyset(&act.sa_mask);
+    if (mask_self)
+        sigaddset(&act.sa_mask, sig);
+    act.sa_flags = flags;
+    if (tg_sigaction(sig, &act, &old) < 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+
+/* After fork the child keeps the parent's handlers (and view): only the lock must be fresh. */
+void tg_signals_after_fork_child(void) { pthread_mutex_init(&sig_lock, NULL); }

@@ -1,0 +1,72 @@
+/* Raw system calls for the shim's own file work.
+ *
+ * The shim defines open, unlink, mkdir, rename... itself, so calling those names from inside the
+ * library would re-enter its own wrappers.  Everything the shim does on its own behalf (the record,
+ * the remover, the signal path) goes through these, which are also async-signal-safe: no errno
+ * side effects beyond the return value, no locks, no allocation. */
+#ifndef TG_SYS_H
+#define TG_SYS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Returns the result, or -errno on failure, and leaves errno as it found it: the wrappers promise the
+ * program an untouched errno, and a signal handler must not change the interrupted code's errno. */
+static inline long tg_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    int saved = errno;
+    long ret = syscall(n, a, b, c, d, e, f);
+    if (ret == -1)
+        ret = -errno;
+    errno = saved;
+    return ret;
+}
+
+#define TG_SYS(n, a, b, c, d) tg_sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+static inline int tg_openat(int dfd, const char *p, int flags, int mode)
+{
+    return (int)TG_SYS(SYS_openat, dfd, p, flags, mode);
+}
+static inline int tg_close(int fd) { return (int)TG_SYS(SYS_close, fd, 0, 0, 0); }
+static inline int tg_fstatat(int dfd, const char *p, struct stat *st, int flags)
+{
+    return (int)TG_SYS(SYS_newfstatat, dfd, p, st, flags);
+}
+static inline int tg_fstat(int fd, struct stat *st) { return (int)TG_SYS(SYS_fstat, fd, st, 0, 0); }
+static inline int tg_unlinkat(int dfd, const char *p, int flags)
+{
+    return (int)TG_SYS(SYS_unlinkat, dfd, p, flags, 0);
+}
+static inline int tg_mkdirat(int dfd, const char *p, int mode)
+{
+    return (int)TG_SYS(SYS_mkdirat, dfd, p, mode, 0);
+}
+static inline int tg_renameat(int od, const char *o, int nd, const char *n)
+{
+    return (int)TG_SYS(SYS_renameat, od, o, nd, n);
+}
+static inline long tg_read(int fd, void *b, unsigned long n) { return TG_SYS(SYS_read, fd, b, n, 0); }
+static inline long tg_write(int fd, const void *b, unsigned long n)
+{
+    return TG_SYS(SYS_write, fd, b, n, 0);
+}
+static inline long tg_getdents64(int fd, void *b, unsigned long n)
+{
+    return TG_SYS(SYS_getdents64, fd, b, n, 0);
+}
+static inline long tg_lseek(int fd, long off, int whence) { return TG_SYS(SYS_lseek, fd, off, whence, 0); }
+static inline int tg_ftruncate(int fd, long len) { return (int)TG_SYS(SYS_ftruncate, fd, len, 0, 0); }
+static inline int tg_getpid(void) { return (int)TG_SYS(SYS_getpid, 0, 0, 0, 0); }
+static inline int tg_gettid(void) { return (int)TG_SYS(SYS_gettid, 0, 0, 0, 0); }
+static inline int tg_kill(int pid, int sig) { return (int)TG_SYS(SYS_kill, pid, sig, 0, 0); }
+static inline long tg_readlinkat(int dfd, const char *p, char *buf, unsigned long n)
+{
+    return TG_SYS(SYS_readlinkat, dfd, p, buf, n);
+}
+static inline long tg_getcwd(char *buf, unsigned long n) { return TG_SYS(SYS_getcwd, buf, n, 0, 0); }
+
+#endif

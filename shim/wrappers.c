@@ -1,0 +1,491 @@
+/* Every intercepted libc symbol, in one file.
+ *
+ * WRAPPED below is the whole list.  Each real function is found with dlsym(RTLD_NEXT) once, at
+ * load time, so that no wrapper (and no signal handler) ever resolves a symbol later.
+ *
+ * glibc reaches its own file primitives through hidden aliases: fopen, mkstemp, tmpfile and remove
+ * never call the public open/unlink, so each is wrapped by name, and the *64 names are separate
+ * dynamic symbols.  This file is built without _FILE_OFFSET_BITS=64, so that `open` and `open64`
+ * are two functions here, as they are in libc. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "lifecycle.h"
+#include "policy.h"
+#include "registry.h"
+#include "signals.h"
+#include "sys.h"
+
+/* Not declared by glibc's headers any more, still exported (an alias of signal). */
+__sighandler_t bsd_signal(int, __sighandler_t);
+
+/* sigset is deprecated in the headers, but old programs still call it. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+/* Only the wrapped names leave the library (everything else is built hidden). */
+#define EXPORT __attribute__((visibility("default")))
+
+#define WRAPPED(X)                                                                                 \
+    /* creation: mkstemp family and mkdtemp */                                                     \
+    X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64) X(mkostemps)       \
+    X(mkostemps64) X(mkdtemp)                                                                      \
+    /* creation: anything that may create under a temp root */                                     \
+    X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(fopen) X(fopen64) X(freopen)    \
+    X(freopen64) X(mkdir) X(mkdirat) X(tmpfile) X(tmpfile64)                                       \
+    /* removal and publishing: forget the entry */                                                 \
+    X(unlink) X(unlinkat) X(remove) X(rmdir) X(rename) X(renameat) X(renameat2)                   \
+    /* the program's view of signal dispositions */                                                \
+    X(sigaction) X(signal) X(bsd_signal) X(ssignal) X(sysv_signal) X(__sysv_signal) X(sigset)      \
+    /* process lifetime */                                                                         \
+    X(fork) X(_exit) X(_Exit)
+
+#define DECLARE_REAL(name) static __typeof__(name) *real_##name;
+WRAPPED(DECLARE_REAL)
+
+/* Another library's initialiser may call a wrapper before this library's own has run: resolve on
+ * first use too.  After load every pointer is already set, so the signal path never gets here. */
+static inline void *resolve(void **slot, const char *name)
+{
+    void *p = *slot;
+    if (__builtin_expect(p == NULL, 0))
+        *slot = p = dlsym(RTLD_NEXT, name);
+    return p;
+}
+#define REAL(name) ((__typeof__(name) *)resolve((void **)&real_##name, #name))
+
+void tg_resolve_all(void)
+{
+#define RESOLVE(name) real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name);
+    WRAPPED(RESOLVE)
+#undef RESOLVE
+    tg_real_sigaction = real_sigaction;
+}
+
+/* Tracking applies: the shim is on, and this thread is not already inside the shim (a program's
+ * signal handler that interrupted a wrapper calls straight through). */
+static inline int watching(void) { return tg_tracking && !tg_tls.in; }
+static inline int forgetting(void) { return tg_reg_nonempty() && !tg_tls.in; }
+
+/* ---- creation ---------------------------------------------------------------------------- */
+
+/* Lists what a successful create at PATH (relative to DFD) produced.  Call inside.
+ * FD >= 0: the new file's descriptor; otherwise the object is looked up without following links. */
+static void track(int dfd, const char *path, int fd, enum tg_kind kind)
+{
+    char abs[TG_PATH_MAX];
+    struct stat st;
+    int len = tg_resolve(dfd, path, abs);
+    if (len < 0)
+        return;
+    int when = tg_decide(abs, (size_t)len, kind);
+    if (!when)
+        return;
+    if ((fd >= 0 ? tg_fstat(fd, &st) : tg_fstatat(AT_FDCWD, abs, &st, AT_SYMLINK_NOFOLLOW)) < 0)
+        return;
+    tg_reg_add(abs, (size_t)len, &st, kind, when);
+}
+
+/* Where a path lands, and whether a create there would be tracked.  Call inside. */
+static int would_track(int dfd, const char *path, enum tg_kind kind)
+{
+    char abs[TG_PATH_MAX];
+    int len = tg_resolve(dfd, path, abs);
+    return len >= 0 && tg_decide(abs, (size_t)len, kind);
+}
+
+#define MKSTEMP_LIKE(call, tmpl)                                                                   \
+    do {                                                                                           \
+        if (!watching())                                                                           \
+            return call;                                                                           \
+        tg_enter();                                                                                \
+        int fd_ = call;                                                                            \
+        if (fd_ >= 0) {                                                                            \
+            int e_ = errno;                                                                        \
+            track(AT_FDCWD, tmpl, fd_, TG_K_MKSTEMP);                                              \
+            errno = e_;                                                                            \
+        }                                                                                          \
+        tg_leave();                                                                                \
+        return fd_;                                                                                \
+    } while (0)
+
+EXPORT int mkstemp(char *t) { MKSTEMP_LIKE(REAL(mkstemp)(t), t); }
+EXPORT int mkstemp64(char *t) { MKSTEMP_LIKE(REAL(mkstemp64)(t), t); }
+EXPORT int mkostemp(char *t, int fl) { MKSTEMP_LIKE(REAL(mkostemp)(t, fl), t); }
+EXPORT int mkostemp64(char *t, int fl) { MKSTEMP_LIKE(REAL(mkostemp64)(t, fl), t); }
+EXPORT int mkstemps(char *t, int sl) { MKSTEMP_LIKE(REAL(mkstemps)(t, sl), t); }
+EXPORT int mkstemps64(char *t, int sl) { MKSTEMP_LIKE(REAL(mkstemps64)(t, sl), t); }
+EXPORT int mkostemps(char *t, int sl, int fl) { MKSTEMP_LIKE(REAL(mkostemps)(t, sl, fl), t); }
+EXPORT int mkostemps64(char *t, int sl, int fl) { MKSTEMP_LIKE(REAL(mkostemps64)(t, sl, fl), t); }
+
+EXPORT char *mkdtemp(char *t)
+{
+    if (!watching())
+        return REAL(mkdtemp)(t);
+    tg_enter();
+    char *r = REAL(mkdtemp)(t);
+    if (r) {
+        int e = errno;
+        track(AT_FDCWD, r, -1, TG_K_MKDTEMP);
+        errno = e;
+    }
+    tg_leave();
+    return r;
+}
+
+enum opener { OPEN, OPEN64, OPENAT, OPENAT64 };
+
+static int call_open(enum opener op, int dfd, const char *p, int flags, mode_t mode)
+{
+    switch (op) {
+    case OPEN: return REAL(open)(p, flags, mode);
+    case OPEN64: return REAL(open64)(p, flags, mode);
+    case OPENAT: return REAL(openat)(dfd, p, flags, mode);
+    default: return REAL(openat64)(dfd, p, flags, mode);
+    }
+}
+
+/* open with O_CREAT, where tracking applies.  Only a call that really created the file may track
+ * it: without O_EXCL, the create is first tried with O_EXCL; if that fails (the file existed, or
+ * anything else), the program's own call runs untouched and nothing is tracked. */
+static int create_open(enum opener op, int dfd, const char *path, int flags, mode_t mode)
+{
+    /* How mkstemp itself opens, and Python's, Ruby's and Perl's temp libraries. */
+    enum tg_kind kind = (flags & O_EXCL) && (flags & O_ACCMODE) == O_RDWR && !(mode & 077)
+                            ? TG_K_EXCL_PRIVATE
+                            : TG_K_OTHER;
+    tg_enter();
+    if (!would_track(dfd, path, kind)) {
+        tg_leave();
+        return call_open(op, dfd, path, flags, mode);
+    }
+    int fd = call_open(op, dfd, path, flags | O_EXCL, mode);
+    int e = errno;
+    if (fd >= 0)
+        track(dfd, path, fd, kind);
+    tg_leave();
+    if (fd < 0 && !(flags & O_EXCL))
+        return call_open(op, dfd, path, flags, mode);
+    errno = e;
+    return fd;
+}
+
+#define OPEN_MODE(flags, mode)                                                                     \
+    mode_t mode = 0;                                                                               \
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {                                   \
+        va_list ap_;                                                                               \
+        va_start(ap_, flags);                                                                      \
+        mode = (mode_t)va_arg(ap_, int);                                                           \
+        va_end(ap_);                                                                               \
+    }
+
+/* The path every program pays: a flag test and a call. */
+EXPORT int open(const char *p, int flags, ...)
+{
+    OPEN_MODE(flags, mode);
+    if (!(flags & O_CREAT) || !watching())
+        return REAL(open)(p, flags, mode);
+    return create_open(OPEN, AT_FDCWD, p, flags, mode);
+}
+
+EXPORT int open64(const char *p, int flags, ...)
+{
+    OPEN_MODE(flags, mode);
+    if (!(flags & O_CREAT) || !watching())
+        return REAL(open64)(p, flags, mode);
+    return create_open(OPEN64, AT_FDCWD, p, flags, mode);
+}
+
+EXPORT int openat(int dfd, const char *p, int flags, ...)
+{
+    OPEN_MODE(flags, mode);
+    if (!(flags & O_CREAT) || !watching())
+        return REAL(openat)(dfd, p, flags, mode);
+    return create_open(OPENAT, dfd, p, flags, mode);
+}
+
+EXPORT int openat64(int dfd, const char *p, int flags, ...)
+{
+    OPEN_MODE(flags, mode);
+    if (!(flags & O_CREAT) || !watching())
+        return REAL(openat64)(dfd, p, flags, mode);
+    return create_open(OPENAT64, dfd, p, flags, mode);
+}
+
+/* creat is open(O_CREAT|O_WRONLY|O_TRUNC). */
+EXPORT int creat(const char *p, mode_t mode)
+{
+    if (!watching())
+        return REAL(creat)(p, mode);
+    return create_open(OPEN, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+EXPORT int creat64(const char *p, mode_t mode)
+{
+    if (!watching())
+        return REAL(creat64)(p, mode);
+    return create_open(OPEN64, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+static int mode_creates(const char *mode) { return mode && (mode[0] == 'w' || mode[0] == 'a'); }
+
+/* fopen that creates: tried first with 'x' (O_EXCL), like create_open. */
+static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *path, const char *mode)
+{
+    char xmode[64];
+    size_t ml = strlen(mode);
+    tg_enter();
+    if (ml + 2 > sizeof xmode || !would_track(AT_FDCWD, path, TG_K_OTHER)) {
+        tg_leave();
+        return fn(path, mode);
+    }
+    int had_x = strchr(mode, 'x') != NULL;
+    /* glibc reads the flags that follow the first character in any order: "w+b" -> "wx+b". */
+    xmode[0] = mode[0];
+    xmode[1] = 'x';
+    memcpy(xmode + 2, mode + 1, ml);
+    FILE *f = fn(path, had_x ? mode : xmode);
+    int e = errno;
+    if (f)
+        track(AT_FDCWD, path, fileno(f), TG_K_OTHER);
+    tg_leave();
+    if (!f && !had_x)
+        return fn(path, mode);
+    errno = e;
+    return f;
+}
+
+EXPORT FILE *fopen(const char *p, const char *m)
+{
+    if (!mode_creates(m) || !watching())
+        return REAL(fopen)(p, m);
+    return create_fopen(real_fopen, p, m);
+}
+
+EXPORT FILE *fopen64(const char *p, const char *m)
+{
+    if (!mode_creates(m) || !watching())
+        return REAL(fopen64)(p, m);
+    return create_fopen(real_fopen64, p, m);
+}
+
+/* freopen closes the old stream before it opens, so it cannot be retried: the file is created
+ * first with O_EXCL by the shim itself (same mode bits fopen would use), then freopen opens it.
+ * If freopen then fails, the shim's file goes again. */
+static FILE *create_freopen(FILE *(*fn)(const char *, const char *, FILE *), const char *path,
+                            const char *mode, FILE *stream)
+{
+    char abs[TG_PATH_MAX];
+    struct stat st;
+    tg_enter();
+    int len = tg_resolve(AT_FDCWD, path, abs);
+    int when = len >= 0 ? tg_decide(abs, (size_t)len, TG_K_OTHER) : 0;
+    int fd = when ? tg_openat(AT_FDCWD, abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666) : -1;
+    if (fd < 0 || tg_fstat(fd, &st) < 0) {
+        if (fd >= 0)
+            tg_close(fd);
+        tg_leave();
+        return fn(path, mode, stream);
+    }
+    tg_close(fd);
+    FILE *f = fn(path, mode, stream);
+    int e = errno;
+    struct stat now;
+    if (f && tg_fstat(fileno(f), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+        tg_reg_add(abs, (size_t)len, &now, TG_K_OTHER, (enum tg_when)when);
+    } else if (!f && tg_fstatat(AT_FDCWD, abs, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+               now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+        tg_unlinkat(AT_FDCWD, abs, 0);
+    }
+    tg_leave();
+    errno = e;
+    return f;
+}
+
+EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
+{
+    if (!p || !mode_creates(m) || !watching())
+        return REAL(freopen)(p, m, s);
+    return create_freopen(real_freopen, p, m, s);
+}
+
+EXPORT FILE *freopen64(const char *p, const char *m, FILE *s)
+{
+    if (!p || !mode_creates(m) || !watching())
+        return REAL(freopen64)(p, m, s);
+    return create_freopen(real_freopen64, p, m, s);
+}
+
+static int create_dir(int dfd, const char *p, mode_t mode, int at)
+{
+    tg_enter();
+    if (!would_track(dfd, p, TG_K_OTHER)) {
+        tg_leave();
+        return at ? REAL(mkdirat)(dfd, p, mode) : REAL(mkdir)(p, mode);
+    }
+    int r = at ? REAL(mkdirat)(dfd, p, mode) : REAL(mkdir)(p, mode);
+    if (r == 0) {
+        int e = errno;
+        char abs[TG_PATH_MAX];
+        struct stat st;
+        int len = tg_resolve(dfd, p, abs);
+        if (len >= 0 && tg_fstatat(AT_FDCWD, abs, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+            tg_reg_add(abs, (size_t)len, &st, TG_K_OTHER, (enum tg_when)tg_decide(abs, (size_t)len, TG_K_OTHER));
+        errno = e;
+    }
+    tg_leave();
+    return r;
+}
+
+EXPORT int mkdir(const char *p, mode_t mode)
+{
+    if (!watching())
+        return REAL(mkdir)(p, mode);
+    return create_dir(AT_FDCWD, p, mode, 0);
+}
+
+EXPORT int mkdirat(int dfd, const char *p, mode_t mode)
+{
+    if (!watching())
+        return REAL(mkdirat)(dfd, p, mode);
+    return create_dir(dfd, p, mode, 1);
+}
+
+/* glibc's tmpfile opens O_TMPFILE (no name at all) where the filesystem allows it, else creates a
+ * name and unlinks it at once.  Running it inside defers fatal signals across that window, so
+ * no signal can leave the name behind. */
+EXPORT FILE *tmpfile(void)
+{
+    if (!watching())
+        return REAL(tmpfile)();
+    tg_enter();
+    FILE *f = REAL(tmpfile)();
+    tg_leave();
+    return f;
+}
+
+EXPORT FILE *tmpfile64(void)
+{
+    if (!watching())
+        return REAL(tmpfile64)();
+    tg_enter();
+    FILE *f = REAL(tmpfile64)();
+    tg_leave();
+    return f;
+}
+
+/* ---- removal and publishing --------------------------------------------------------------- */
+
+/* After a successful removal or rename, the entries at these paths are no longer ours to remove. */
+static void forget(int dfd, const char *path)
+{
+    char abs[TG_PATH_MAX];
+    if (path && tg_reg_may_hold(path) && tg_resolve(dfd, path, abs) >= 0)
+        tg_reg_forget(abs);
+}
+
+#define FORGETTING(call, dfd1, p1, dfd2, p2)                                                       \
+    do {                                                                                           \
+        if (!forgetting())                                                                         \
+            return call;                                                                           \
+        tg_enter();                                                                                \
+        int r_ = call;                                                                             \
+        if (r_ == 0) {                                                                             \
+            int e_ = errno;                                                                        \
+            forget(dfd1, p1);                                                                      \
+            forget(dfd2, p2);                                                                      \
+            errno = e_;                                                                            \
+        }                                                                                          \
+        tg_leave();                                                                                \
+        return r_;                                                                                 \
+    } while (0)
+
+EXPORT int unlink(const char *p) { FORGETTING(REAL(unlink)(p), AT_FDCWD, p, AT_FDCWD, NULL); }
+EXPORT int unlinkat(int d, const char *p, int fl) { FORGETTING(REAL(unlinkat)(d, p, fl), d, p, d, NULL); }
+EXPORT int remove(const char *p) { FORGETTING(REAL(remove)(p), AT_FDCWD, p, AT_FDCWD, NULL); }
+EXPORT int rmdir(const char *p) { FORGETTING(REAL(rmdir)(p), AT_FDCWD, p, AT_FDCWD, NULL); }
+/* A rename publishes the source (the atomic-write pattern) and replaces whatever the target was. */
+EXPORT int rename(const char *o, const char *n) { FORGETTING(REAL(rename)(o, n), AT_FDCWD, o, AT_FDCWD, n); }
+EXPORT int renameat(int od, const char *o, int nd, const char *n)
+{
+    FORGETTING(REAL(renameat)(od, o, nd, n), od, o, nd, n);
+}
+EXPORT int renameat2(int od, const char *o, int nd, const char *n, unsigned fl)
+{
+    FORGETTING(REAL(renameat2)(od, o, nd, n, fl), od, o, nd, n);
+}
+
+/* ---- signal dispositions ------------------------------------------------------------------ */
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return tg_sigaction(sig, act, old);
+}
+
+/* glibc's signal() and friends call the hidden __sigaction, so each is answered here. */
+#define SIGNAL_LIKE(name, flags, mask_self)                                                        \
+    EXPORT __sighandler_t name(int sig, __sighandler_t h)                                               \
+    {                                                                                              \
+        if (!atomic_load(&tg_signals_armed))                                                       \
+            return REAL(name)(sig, h);                                                            \
+        return tg_signal_like(sig, h, flags, mask_self);                                           \
+    }
+SIGNAL_LIKE(signal, SA_RESTART, 1)
+SIGNAL_LIKE(bsd_signal, SA_RESTART, 1)
+SIGNAL_LIKE(ssignal, SA_RESTART, 1)
+SIGNAL_LIKE(sysv_signal, SA_RESETHAND | SA_NODEFER, 0)
+SIGNAL_LIKE(__sysv_signal, SA_RESETHAND | SA_NODEFER, 0)
+
+/* System V sigset: SIG_HOLD blocks the signal; anything else sets the disposition and unblocks. */
+EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
+{
+    if (!atomic_load(&tg_signals_armed))
+        return REAL(sigset)(sig, h);
+    sigset_t one, old;
+    struct sigaction cur;
+    if (sig <= 0 || sig >= NSIG || sigemptyset(&one) < 0 || sigaddset(&one, sig) < 0) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    if (h == SIG_HOLD) {
+        if (tg_sigaction(sig, NULL, &cur) < 0 || sigprocmask(SIG_BLOCK, &one, &old) < 0)
+            return SIG_ERR;
+        return sigismember(&old, sig) ? SIG_HOLD : cur.sa_handler;
+    }
+    __sighandler_t prev = tg_signal_like(sig, h, 0, 0);
+    if (prev == SIG_ERR || sigprocmask(SIG_UNBLOCK, &one, &old) < 0)
+        return SIG_ERR;
+    return sigismember(&old, sig) ? SIG_HOLD : prev;
+}
+
+/* ---- process lifetime --------------------------------------------------------------------- */
+
+EXPORT pid_t fork(void)
+{
+    pid_t p = REAL(fork)();
+    if (p > 0)
+        tg_forked(p);
+    return p;
+}
+
+/* _exit skips atexit handlers, so the end is reported here. */
+EXPORT void _exit(int status)
+{
+    tg_end(TG_END_EXIT, status);
+    REAL(_exit)(status);
+    __builtin_unreachable();
+}
+
+EXPORT void _Exit(int status)
+{
+    tg_end(TG_END_EXIT, status);
+    REAL(_Exit)(status);
+    __builtin_unreachable();
+}
