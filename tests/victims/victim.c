@@ -1,0 +1,253 @@
+/* A victim program for the tests: runs a small script given on its command line, word by word,
+ * and reports what it created on stdout ("created PATH").  "@" stands for the last path created.
+ *
+ *   victim create API DIR        create with API (mkstemp, open, fopen, mkdir, ...) inside DIR
+ *   victim fill DIR              put a file and a sub-directory with a file inside DIR
+ *   victim unlink P | rename A B | symlink T L | chdir D | write P TEXT
+ *   victim replace P | swap-symlink P TARGET   (behind the shim's back, with raw system calls)
+ *   victim fork-child API DIR    the child creates with API and exits 3 through exit()
+ *   victim exec ARGS... ;        exec this program again with ARGS (up to ";")
+ *   victim ready                 write "ready\n" and wait for a signal
+ *   endings: exit N | return N | _exit N | _Exit N | abort | segv | raise SIG |
+ *            handler-exit SIG N (own handler calls exit(N), then raise SIG) |
+ *            reraise SIG (own handler, then SIG_DFL restored and SIG raised again)
+ * Without an ending it returns 0 from main. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char last[4096];
+static char **g_argv;
+
+static void say(const char *what, const char *path)
+{
+    char line[4200];
+    int n = snprintf(line, sizeof line, "%s %s\n", what, path);
+    if (write(1, line, (size_t)n) != n)
+        _exit(120);
+}
+
+static void die(const char *what)
+{
+    char line[256];
+    int n = snprintf(line, sizeof line, "victim: %s: %s\n", what, strerror(errno));
+    if (write(2, line, (size_t)n) < 0)
+        _exit(121);
+    _exit(122);
+}
+
+static const char *arg(const char *a) { return strcmp(a, "@") == 0 ? last : a; }
+
+static void created(const char *p)
+{
+    snprintf(last, sizeof last, "%s", p);
+    say("created", p);
+}
+
+static void create(const char *api, const char *dir)
+{
+    char p[4096];
+    int fd = -1;
+    FILE *f = NULL;
+    if (strncmp(api, "mk", 2) == 0 && strstr(api, "stemp")) {
+        int suffix = strstr(api, "stemps") != NULL;
+        snprintf(p, sizeof p, "%s/%s-XXXXXX%s", dir, api, suffix ? ".sfx" : "");
+        if (!strcmp(api, "mkstemp")) fd = mkstemp(p);
+        else if (!strcmp(api, "mkstemp64")) fd = mkstemp64(p);
+        else if (!strcmp(api, "mkostemp")) fd = mkostemp(p, O_CLOEXEC);
+        else if (!strcmp(api, "mkostemp64")) fd = mkostemp64(p, O_CLOEXEC);
+        else if (!strcmp(api, "mkstemps")) fd = mkstemps(p, 4);
+        else if (!strcmp(api, "mkstemps64")) fd = mkstemps64(p, 4);
+        else if (!strcmp(api, "mkostemps")) fd = mkostemps(p, 4, O_CLOEXEC);
+        else if (!strcmp(api, "mkostemps64")) fd = mkostemps64(p, 4, O_CLOEXEC);
+        if (fd < 0)
+            die(api);
+        close(fd);
+        created(p);
+        return;
+    }
+    if (!strcmp(api, "mkdtemp")) {
+        snprintf(p, sizeof p, "%s/mkdtemp-XXXXXX", dir);
+        if (!mkdtemp(p))
+            die(api);
+        created(p);
+        return;
+    }
+    if (!strcmp(api, "tmpfile") || !strcmp(api, "tmpfile64")) {
+        f = !strcmp(api, "tmpfile") ? tmpfile() : tmpfile64();
+        if (!f || fputs("scratch", f) < 0 || fflush(f) != 0)
+            die(api);
+        rewind(f);
+        char buf[16] = {0};
+        if (!fgets(buf, sizeof buf, f) || strcmp(buf, "scratch") != 0)
+            die("tmpfile read back");
+        say("tmpfile-ok", api);
+        return; /* left open on purpose: the end of the process closes it */
+    }
+    snprintf(p, sizeof p, "%s/%s.out", dir, api);
+    if (!strcmp(api, "open")) fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    else if (!strcmp(api, "open64")) fd = open64(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    else if (!strcmp(api, "excl")) fd = open(p, O_RDWR | O_CREAT | O_EXCL, 0600);
+    else if (!strcmp(api, "excl64")) fd = open64(p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    else if (!strcmp(api, "creat")) fd = creat(p, 0644);
+    else if (!strcmp(api, "creat64")) fd = creat64(p, 0644);
+    else if (!strcmp(api, "openat") || !strcmp(api, "openat64")) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        snprintf(p, sizeof p, "%s.out", api);
+        fd = !strcmp(api, "openat") ? openat(dfd, p, O_WRONLY | O_CREAT, 0644)
+                                    : openat64(dfd, p, O_WRONLY | O_CREAT, 0644);
+        close(dfd);
+        snprintf(p, sizeof p, "%s/%s.out", dir, api);
+    } else if (!strcmp(api, "fopen")) f = fopen(p, "w");
+    else if (!strcmp(api, "fopen64")) f = fopen64(p, "w+");
+    else if (!strcmp(api, "freopen") || !strcmp(api, "freopen64")) {
+        FILE *s = fopen("/dev/null", "r");
+        f = !strcmp(api, "freopen") ? freopen(p, "w", s) : freopen64(p, "a", s);
+    } else if (!strcmp(api, "mkdir")) fd = mkdir(p, 0755) == 0 ? 0 : -1;
+    else if (!strcmp(api, "mkdirat")) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        fd = mkdirat(dfd, "mkdirat.out", 0700) == 0 ? 0 : -1;
+        close(dfd);
+    } else {
+        errno = EINVAL;
+        die(api);
+    }
+    if (f) {
+        fputs("output", f);
+        fclose(f);
+    } else if (fd < 0) {
+        die(api);
+    } else if (fd > 0) {
+        if (write(fd, "output", 6) != 6)
+            die("write");
+        close(fd);
+    }
+    created(p);
+}
+
+static void fill(const char *dir)
+{
+    char p[8192];
+    snprintf(p, sizeof p, "%s/inner", dir);
+    int fd = open(p, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0)
+        die("fill");
+    close(fd);
+    snprintf(p, sizeof p, "%s/sub", dir);
+    if (mkdir(p, 0755) < 0)
+        die("fill mkdir");
+    snprintf(p, sizeof p, "%s/sub/deep", dir);
+    fd = open(p, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0)
+        die("fill deep");
+    close(fd);
+}
+
+static int exit_code = 0;
+static void handler_exit(int sig)
+{
+    (void)sig;
+    exit(exit_code);
+}
+static void handler_reraise(int sig)
+{
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+static void on_usr(int sig) { (void)sig; }
+
+static int signum(const char *s)
+{
+    static const struct { const char *n; int s; } t[] = {
+        {"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP}, {"QUIT", SIGQUIT}, {"ABRT", SIGABRT},
+        {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcmp(s, t[i].n))
+            return t[i].s;
+    return atoi(s);
+}
+
+int main(int argc, char **argv)
+{
+    g_argv = argv;
+    for (int i = 1; i < argc; i++) {
+        const char *w = argv[i];
+        const char *a1 = i + 1 < argc ? arg(argv[i + 1]) : "";
+        const char *a2 = i + 2 < argc ? arg(argv[i + 2]) : "";
+        if (!strcmp(w, "create")) { create(a1, a2); i += 2; }
+        else if (!strcmp(w, "fill")) { fill(a1); i += 1; }
+        else if (!strcmp(w, "unlink")) { if (unlink(a1) < 0) die("unlink"); i += 1; }
+        else if (!strcmp(w, "rename")) { if (rename(a1, a2) < 0) die("rename"); i += 2; }
+        else if (!strcmp(w, "symlink")) { if (symlink(a1, a2) < 0) die("symlink"); i += 2; }
+        else if (!strcmp(w, "chdir")) { if (chdir(a1) < 0) die("chdir"); i += 1; }
+        else if (!strcmp(w, "replace") || !strcmp(w, "swap-symlink")) {
+            /* Another object at the same path, put there behind the shim's back (raw system
+             * calls), as another program would: the shim must notice by device and inode. */
+            if (syscall(SYS_unlinkat, AT_FDCWD, a1, 0) < 0) die("raw unlink");
+            if (!strcmp(w, "replace")) {
+                int fd = (int)syscall(SYS_openat, AT_FDCWD, a1, O_WRONLY | O_CREAT | O_EXCL, 0600);
+                if (fd < 0 || write(fd, "precious", 8) != 8) die("raw create");
+                close(fd);
+                i += 1;
+            } else {
+                if (symlink(a2, a1) < 0) die("symlink");
+                i += 2;
+            }
+        }
+        else if (!strcmp(w, "write")) {
+            FILE *f = fopen(a1, "w");
+            if (!f || fputs(a2, f) < 0 || fclose(f) != 0) die("write");
+            i += 2;
+        }
+        else if (!strcmp(w, "fork-child")) {
+            pid_t p = fork();
+            if (p < 0) die("fork");
+            if (p == 0) { create(a1, a2); exit(3); }
+            int st;
+            if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 3) die("child");
+            i += 2;
+        }
+        else if (!strcmp(w, "exec")) {
+            char *nargv[64];
+            int n = 0;
+            nargv[n++] = argv[0];
+            for (i++; i < argc && strcmp(argv[i], ";") != 0 && n < 62; i++)
+                nargv[n++] = (char *)arg(argv[i]);
+            nargv[n] = NULL;
+            execv("/proc/self/exe", nargv);
+            die("exec");
+        }
+        else if (!strcmp(w, "ready")) {
+            signal(SIGUSR2, on_usr);
+            say("ready", "-");
+            for (;;) pause();
+        }
+        else if (!strcmp(w, "exit")) exit(atoi(a1));
+        else if (!strcmp(w, "return")) return atoi(a1);
+        else if (!strcmp(w, "_exit")) _exit(atoi(a1));
+        else if (!strcmp(w, "_Exit")) _Exit(atoi(a1));
+        else if (!strcmp(w, "abort")) abort();
+        else if (!strcmp(w, "segv")) { volatile int *np = NULL; *np = 1; }
+        else if (!strcmp(w, "raise")) { raise(signum(a1)); i += 1; }
+        else if (!strcmp(w, "handler-exit")) {
+            exit_code = atoi(a2);
+            signal(signum(a1), handler_exit);
+            raise(signum(a1));
+            i += 2;
+        }
+        else if (!strcmp(w, "reraise")) {
+            signal(signum(a1), handler_reraise);
+            raise(signum(a1));
+            i += 1;
+        }
+        else { fprintf(stderr, "victim: unknown word %s\n", w); return 125; }
+    }
+    return 0;
+}
