@@ -81,6 +81,8 @@ void tg_end(enum tg_end_how how, int code)
     if (!tg_reg_pid || tg_getpid() != tg_reg_pid)
         return; /* nothing tracked, or a vfork child sharing the parent's memory */
     int failed = how == TG_END_SIGNAL || (code & 0xff) != 0;
+    tg_tls.ending = 1;
+    atomic_store(&tg_dying, 1);
     /* Let other threads finish a create-and-list in progress, so that what they made is seen.
      * Bounded: a thread stuck in a slow filesystem must not hold the process's end hostage. */
     struct timespec ms = {0, 1000000};

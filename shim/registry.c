@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "signals.h"
@@ -12,6 +13,7 @@
 
 __thread struct tg_tls tg_tls __attribute__((tls_model("initial-exec")));
 _Atomic int tg_inflight;
+_Atomic int tg_dying;
 _Atomic size_t tg_live;
 _Atomic uint32_t tg_fork_count;
 int tg_reg_pid;
@@ -25,6 +27,21 @@ static int failed;                   /* the record could not be made: track noth
 static uint32_t *buckets;            /* cell of the first entry per hash bucket, 0 = none */
 static size_t nbuckets;              /* power of two */
 static uint32_t free_head[MAX_CELLS + 1]; /* reusable FREE blocks by size */
+
+void tg_park(void)
+{
+    int saved = errno;
+    atomic_fetch_sub(&tg_inflight, 1);
+    tg_tls.in--;
+    /* The process is about to die; if it does not within a few seconds (an exit path stuck on a
+     * lock this thread holds), carry on rather than deadlock. */
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 500 && atomic_load(&tg_dying); i++)
+        nanosleep(&ts, NULL);
+    tg_tls.in++;
+    atomic_fetch_add(&tg_inflight, 1);
+    errno = saved;
+}
 
 void tg_leave(void)
 {
@@ -276,6 +293,7 @@ void tg_reg_after_fork_child(void)
     tg_reg_pid = 0;
     atomic_store(&tg_live, 0);
     atomic_store(&tg_inflight, 0);
+    atomic_store(&tg_dying, 0);
     atomic_store(&tg_fork_count, 0);
 }
 

@@ -19,14 +19,23 @@
 struct tg_tls {
     int in;      /* nesting depth */
     int pending; /* a fatal signal deferred while inside */
+    int ending;  /* this thread is running the process's cleanup */
 };
 extern __thread struct tg_tls tg_tls __attribute__((tls_model("initial-exec")));
 extern _Atomic int tg_inflight;
+/* Set once the process's cleanup has begun.  Other threads that try to create or remove then
+ * wait (bounded) for the end instead of making files the cleanup has already walked past. */
+extern _Atomic int tg_dying;
+void tg_park(void);
 
 static inline void tg_enter(void)
 {
     tg_tls.in++;
+    /* Announce first, then look: the ender sets tg_dying first, then waits for tg_inflight to
+     * drain, so one of the two always sees the other. */
     atomic_fetch_add(&tg_inflight, 1);
+    if (__builtin_expect(atomic_load(&tg_dying), 0) && !tg_tls.ending)
+        tg_park();
 }
 void tg_leave(void);
 

@@ -8,6 +8,11 @@
  *   victim fork-child API DIR    the child creates with API and exits 3 through exit()
  *   victim exec ARGS... ;        exec this program again with ARGS (up to ";")
  *   victim ready                 write "ready\n" and wait for a signal
+ *   victim check P               exit 99 at once if P does not exist
+ *   victim note ARG              nothing: ARG is just on the command line
+ *   victim daemon-check P OUT    fork; the child waits 1 s, writes "ok"/"missing" for P into OUT
+ *   victim sigview SIG           print "sigview DFL|IGN|handler"
+ *   victim errno-check DIR       print the errno of calls that must fail, for comparison
  *   endings: exit N | return N | _exit N | _Exit N | abort | segv | raise SIG |
  *            handler-exit SIG N (own handler calls exit(N), then raise SIG) |
  *            reraise SIG (own handler, then SIG_DFL restored and SIG raised again)
@@ -150,6 +155,45 @@ static void fill(const char *dir)
     close(fd);
 }
 
+static void report_errno(const char *what, int failed)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "%s %s\n", what, failed ? strerrorname_np(errno) : "succeeded");
+    if (write(1, line, (size_t)n) != n)
+        _exit(120);
+}
+
+static void errno_check(const char *dir)
+{
+    char p[4096], q[4096];
+    snprintf(p, sizeof p, "%s/existing", dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0)
+        close(fd);
+    errno = 0;
+    report_errno("open-excl-existing", open(p, O_RDWR | O_CREAT | O_EXCL, 0600) < 0);
+    report_errno("fopen-x-existing", fopen(p, "wx") == NULL);
+    snprintf(q, sizeof q, "%s/missing", dir);
+    report_errno("unlink-missing", unlink(q) < 0);
+    report_errno("rename-missing", rename(q, p) < 0);
+    report_errno("rmdir-file", rmdir(p) < 0);
+    char bad[] = "bad";
+    report_errno("mkstemp-bad", mkstemp(bad) < 0);
+    report_errno("mkdtemp-bad", mkdtemp(bad) == NULL);
+    snprintf(q, sizeof q, "%s/no/such/dir/f", dir);
+    report_errno("open-creat-enoent", open(q, O_WRONLY | O_CREAT, 0644) < 0);
+    report_errno("mkdir-existing", mkdir(dir, 0755) < 0);
+    /* errno must also be left alone when the call succeeds */
+    errno = 12345;
+    snprintf(q, sizeof q, "%s/made-XXXXXX", dir);
+    fd = mkstemp(q);
+    report_errno(errno == 12345 ? "mkstemp-keeps-errno" : "mkstemp-clobbers-errno", fd < 0);
+    errno = 12345;
+    int r = unlink(q);
+    report_errno(errno == 12345 ? "unlink-keeps-errno" : "unlink-clobbers-errno", r < 0);
+    unlink(p);
+}
+
 static int exit_code = 0;
 static void handler_exit(int sig)
 {
@@ -190,7 +234,9 @@ int main(int argc, char **argv)
         else if (!strcmp(w, "replace") || !strcmp(w, "swap-symlink")) {
             /* Another object at the same path, put there behind the shim's back (raw system
              * calls), as another program would: the shim must notice by device and inode. */
-            if (syscall(SYS_unlinkat, AT_FDCWD, a1, 0) < 0) die("raw unlink");
+            if (syscall(SYS_unlinkat, AT_FDCWD, a1, 0) < 0 &&
+                syscall(SYS_unlinkat, AT_FDCWD, a1, AT_REMOVEDIR) < 0)
+                die("raw unlink");
             if (!strcmp(w, "replace")) {
                 int fd = (int)syscall(SYS_openat, AT_FDCWD, a1, O_WRONLY | O_CREAT | O_EXCL, 0600);
                 if (fd < 0 || write(fd, "precious", 8) != 8) die("raw create");
@@ -229,6 +275,28 @@ int main(int argc, char **argv)
             say("ready", "-");
             for (;;) pause();
         }
+        else if (!strcmp(w, "check")) { if (access(a1, F_OK) != 0) _exit(99); i += 1; }
+        else if (!strcmp(w, "note")) { i += 1; }
+        else if (!strcmp(w, "daemon-check")) {
+            pid_t p = fork();
+            if (p < 0) die("fork");
+            if (p == 0) {
+                /* the parent goes on to its ending at once; this child outlives it */
+                sleep(1);
+                const char *res = access(a1, F_OK) == 0 ? "ok" : "missing";
+                int fd = (int)syscall(SYS_openat, AT_FDCWD, a2, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                if (fd >= 0 && write(fd, res, strlen(res)) < 0) _exit(1);
+                _exit(0);
+            }
+            i += 2;
+        }
+        else if (!strcmp(w, "sigview")) {
+            struct sigaction sa;
+            if (sigaction(signum(a1), NULL, &sa) < 0) die("sigaction");
+            say("sigview", sa.sa_handler == SIG_DFL ? "DFL" : sa.sa_handler == SIG_IGN ? "IGN" : "handler");
+            i += 1;
+        }
+        else if (!strcmp(w, "errno-check")) { errno_check(a1); i += 1; }
         else if (!strcmp(w, "exit")) exit(atoi(a1));
         else if (!strcmp(w, "return")) return atoi(a1);
         else if (!strcmp(w, "_exit")) _exit(atoi(a1));
