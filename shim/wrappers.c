@@ -426,6 +426,8 @@ EXPORT int renameat2(int od, const char *o, int nd, const char *n, unsigned fl)
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
+    if (!tg_real_sigaction) /* called by a library initialised before this one */
+        tg_real_sigaction = REAL(sigaction);
     return tg_sigaction(sig, act, old);
 }
 
