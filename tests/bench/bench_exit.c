@@ -1,0 +1,166 @@
+/* Exit cleanup of many outstanding temp files, against rm -rf on the same set.
+ *
+ *   tg-bench-exit make N DIR       creates N files in DIR with mkstemp, writes the time on stdout
+ *                                  and exits with status 1, leaving every file in place
+ *   tg-bench-exit shim N DIR LIB   runs `make` with LD_PRELOAD=LIB; prints the seconds from the
+ *                                  child's time stamp until waitpid returns: the shim's removal
+ *                                  at exit and the process teardown
+ *   tg-bench-exit rm N DIR         runs `make` without the shim, then prints the seconds that
+ *                                  `rm -rf DIR` takes from spawn to waitpid
+ *
+ * Both parents fail (status 1) when the files are not all gone afterwards: a rate for a removal
+ * that did not happen would be meaningless. */
+#include <dirent.h>
+#include <errno.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static int make(long n, const char *dir)
+{
+    char tmpl[4096];
+    int len = snprintf(tmpl, sizeof tmpl, "%s/f.XXXXXX", dir);
+    if (len < 0 || (size_t)len >= sizeof tmpl)
+        return 2;
+    char name[sizeof tmpl];
+    for (long i = 0; i < n; i++) {
+        memcpy(name, tmpl, (size_t)len + 1);
+        int fd = mkstemp(name);
+        if (fd < 0) {
+            perror("mkstemp");
+            return 2;
+        }
+        close(fd);
+    }
+    char line[64];
+    /* write(2), not stdio: nothing may be left to flush between the stamp and the exit. */
+    int m = snprintf(line, sizeof line, "%.9f\n", bench_now());
+    if (write(1, line, (size_t)m) != m)
+        return 2;
+    /* Status 1: a failed run, whose temp files the shim removes whatever the policy for outputs. */
+    exit(1);
+}
+
+/* Entries in DIR other than . and .., or -1 if DIR cannot be read (ENOENT: 0). */
+static long count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Runs ARGV with ENV and stdout on a pipe; reads the first line into LINE (may be left empty);
+ * returns the wait status, or -1. */
+static int run(char *const argv[], char **env, char *line, size_t size, int search)
+{
+    int fds[2];
+    if (pipe(fds) < 0) {
+        perror("pipe");
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    posix_spawn_file_actions_addclose(&fa, fds[1]);
+    pid_t pid;
+    int rc = search ? posix_spawnp(&pid, argv[0], &fa, NULL, argv, env)
+                    : posix_spawn(&pid, argv[0], &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(rc));
+        close(fds[0]);
+        return -1;
+    }
+    /* Only up to the newline: reading to EOF would wait for the child's teardown as well. */
+    size_t got = 0;
+    while (got + 1 < size && (got == 0 || line[got - 1] != '\n')) {
+        ssize_t r = read(fds[0], line + got, size - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    line[got] = '\0';
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            perror("waitpid");
+            status = -1;
+            break;
+        }
+    }
+    close(fds[0]);
+    return status;
+}
+
+static int made_ok(int status)
+{
+    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    int want = strcmp(mode, "shim") == 0 ? 5 : 4;
+    if (argc != want || (strcmp(mode, "make") != 0 && strcmp(mode, "shim") != 0 && strcmp(mode, "rm") != 0)) {
+        fprintf(stderr, "usage: %s make N DIR | shim N DIR LIB | rm N DIR\n", argv[0]);
+        return 2;
+    }
+    long n = bench_count(argv[2], argv[0]);
+    const char *dir = argv[3];
+    if (strcmp(mode, "make") == 0)
+        return make(n, dir);
+
+    if (mkdir(dir, 0700) < 0) {
+        perror(dir);
+        return 1;
+    }
+    char *make_argv[] = {"/proc/self/exe", "make", argv[2], argv[3], NULL};
+    char line[64];
+    if (strcmp(mode, "shim") == 0) {
+        int status = run(make_argv, bench_child_env(argv[4]), line, sizeof line, 0);
+        double end = bench_now();
+        if (!made_ok(status) || line[0] == '\0') {
+            fprintf(stderr, "%s: the file-making child failed (status %#x)\n", argv[0], (unsigned)status);
+            return 1;
+        }
+        long left = count_entries(dir);
+        if (left != 0) {
+            fprintf(stderr, "%s: %ld of %ld files left in %s after exit under the shim\n", argv[0], left, n, dir);
+            return 1;
+        }
+        rmdir(dir);
+        printf("%.9f\n", end - strtod(line, NULL));
+        return 0;
+    }
+
+    int status = run(make_argv, bench_child_env(NULL), line, sizeof line, 0);
+    long made = count_entries(dir);
+    if (!made_ok(status) || made != n) {
+        fprintf(stderr, "%s: the file-making child failed (status %#x, %ld files)\n", argv[0], (unsigned)status, made);
+        return 1;
+    }
+    char *rm_argv[] = {"rm", "-rf", (char *)dir, NULL};
+    double start = bench_now();
+    status = run(rm_argv, bench_child_env(NULL), line, sizeof line, 1);
+    double end = bench_now();
+    if (status != 0 || count_entries(dir) != 0) {
+        fprintf(stderr, "%s: rm -rf %s failed (status %#x)\n", argv[0], dir, (unsigned)status);
+        return 1;
+    }
+    printf("%.9f\n", end - start);
+    return 0;
+}
