@@ -54,7 +54,7 @@ static void emit(const char *first, va_list ap)
         tg_close(fd);
 }
 
-void tg_log(enum tg_level level, ...)
+void tg_log_at(enum tg_level level, ...)
 {
     if (level > tg_cfg.log_level || level == TG_LOG_OFF)
         return;

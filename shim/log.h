@@ -6,7 +6,12 @@
 
 /* Writes "tmpguard[PID]: " followed by the pieces, up to a NULL, and a newline, when the configured
  * level admits LEVEL.  Pieces are plain strings; use tg_fmt_u64 for numbers. */
-void tg_log(enum tg_level level, ...);
+void tg_log_at(enum tg_level level, ...);
+#define tg_log(level, ...)                                                                          \
+    do {                                                                                           \
+        if ((level) <= tg_cfg.log_level)                                                           \
+            tg_log_at((level), __VA_ARGS__);                                                       \
+    } while (0)
 /* Same, whatever the configured level: for messages the user asked for (audit, bad configuration). */
 void tg_say(const char *first, ...);
 /* Formats V in decimal into BUF (at least 21 bytes) and returns BUF. */

@@ -24,10 +24,29 @@ static size_t *cmd_lens;
 static size_t ncmd;
 static int cmd_ready;
 
+/* Already normal: no empty, "." or ".." component and no trailing "/".  Most paths are, and a
+ * scan is much cheaper than the rewrite below. */
+static int is_normal(const char *p, size_t *len)
+{
+    size_t n = strlen(p);
+    *len = n;
+    if (n > 1 && p[n - 1] == '/')
+        return 0;
+    for (const char *s = p; (s = strchr(s, '/')) != NULL; s++) {
+        const char *c = s + 1;
+        if (*c == '/' || (*c == '.' && (c[1] == '/' || c[1] == '\0' || (c[1] == '.' && (c[2] == '/' || c[2] == '\0')))))
+            return 0;
+    }
+    return 1;
+}
+
 size_t tg_normalize(char *p)
 {
     /* p[0] == '/'.  Write components back in place; ".." pops the last one. */
-    size_t out = 0, i = 0, n = strlen(p);
+    size_t out = 0, i = 0, n;
+    if (is_normal(p, &n))
+        return n;
+    n = strlen(p);
     while (i < n) {
         while (i < n && p[i] == '/')
             i++;
@@ -119,7 +138,9 @@ int tg_policy_init(int argc, char **argv)
     for (int i = 0; i < argc && argv && argv[i]; i++)
         total += strlen(argv[i]) + 1;
     if (total) {
-        argv_copy = malloc(total);
+        /* Most command lines fit the static buffer: no allocation at start-up. */
+        static char small[8192];
+        argv_copy = total <= sizeof small ? small : malloc(total);
         if (!argv_copy)
             return -1;
         for (int i = 0; i < argc && argv[i]; i++) {

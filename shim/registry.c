@@ -28,6 +28,11 @@ static uint32_t *buckets;            /* cell of the first entry per hash bucket,
 static size_t nbuckets;              /* power of two */
 static uint32_t free_head[MAX_CELLS + 1]; /* reusable FREE blocks by size */
 
+/* How many live entries have a last component hashing to each slot.  The unlink and rename
+ * wrappers read it without a lock: for a name no entry has (nearly every call), that is all. */
+#define FILTER 4096
+static _Atomic uint32_t name_filter[FILTER];
+
 void tg_park(void)
 {
     int saved = errno;
@@ -186,6 +191,7 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
             cell = 0;
         } else {
             atomic_fetch_add(&tg_live, 1);
+            atomic_fetch_add_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
             atomic_store_explicit(&e->state, TG_LIVE, memory_order_release);
             tg_log(TG_LOG_DEBUG, "tracking ", abs, NULL);
         }
@@ -196,9 +202,8 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
     errno = saved;
 }
 
-void tg_reg_forget(const char *abs)
+void tg_reg_forget(const char *abs, size_t len)
 {
-    size_t len = strlen(abs);
     uint32_t h = hash_last(abs, len);
     pthread_mutex_lock(&lock);
     if (nbuckets) {
@@ -215,6 +220,7 @@ void tg_reg_forget(const char *abs)
                     free_head[e->cells] = c;
                 }
                 atomic_fetch_sub(&tg_live, 1);
+                atomic_fetch_sub_explicit(&name_filter[h % FILTER], 1, memory_order_relaxed);
                 tg_log(TG_LOG_DEBUG, "forgetting ", abs, NULL);
                 break;
             }
@@ -237,16 +243,23 @@ int tg_reg_may_hold(const char *path)
     size_t n = len - i;
     if ((n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.'))
         return 1;
-    uint32_t h = hash_name(name, n);
-    int found = 0;
-    tg_enter();
-    pthread_mutex_lock(&lock);
-    if (nbuckets)
-        for (uint32_t c = buckets[h & (nbuckets - 1)]; c && !found; c = tg_rec_at(c)->link)
-            found = tg_rec_at(c)->hash == h;
-    pthread_mutex_unlock(&lock);
-    tg_leave();
-    return found;
+    return atomic_load_explicit(&name_filter[hash_name(name, n) % FILTER], memory_order_relaxed) != 0;
+}
+
+struct tg_rec_entry *tg_reg_find_quiet(const char *abs, size_t len)
+{
+    uint32_t h = hash_last(abs, len);
+    uint32_t hw = atomic_load(&tg_rec_header()->hw_cells);
+    if (!nbuckets)
+        return NULL;
+    int steps = 0;
+    for (uint32_t c = buckets[h & (nbuckets - 1)]; c && c < hw && steps < 100000; steps++) {
+        struct tg_rec_entry *e = tg_rec_at(c);
+        if (e->hash == h && e->pathlen == len && memcmp(e->path, abs, len) == 0)
+            return e;
+        c = e->link;
+    }
+    return NULL;
 }
 
 void tg_reg_adopted(void)
@@ -264,8 +277,10 @@ void tg_reg_adopted(void)
             e->path[e->pathlen] == '\0') {
             atomic_store(&e->state, TG_LIVE);
             e->fork_gen = 0; /* the children of the previous image are not known here */
-            if (index_insert(c, e) == 0)
+            if (index_insert(c, e) == 0) {
                 atomic_fetch_add(&tg_live, 1);
+                atomic_fetch_add(&name_filter[e->hash % FILTER], 1);
+            }
             else
                 atomic_store(&e->state, TG_FREE);
         } else if (st != TG_PAD && e->cells <= MAX_CELLS) {
@@ -288,6 +303,7 @@ void tg_reg_after_fork_child(void)
     buckets = NULL;
     nbuckets = 0;
     memset(free_head, 0, sizeof free_head);
+    memset(name_filter, 0, sizeof name_filter);
     ready = 0;
     failed = 0;
     tg_reg_pid = 0;

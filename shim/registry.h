@@ -46,10 +46,13 @@ static inline int tg_reg_nonempty(void) { return atomic_load_explicit(&tg_live, 
 /* Registers ABS (normalised, absolute, LEN bytes) described by ST.  Call inside.  On any failure
  * the entry is simply not tracked (one warning). */
 void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when);
-/* Forgets the live entry for ABS, if any.  Call inside. */
-void tg_reg_forget(const char *abs);
+/* Forgets the live entry for ABS (LEN bytes), if any.  Call inside. */
+void tg_reg_forget(const char *abs, size_t len);
 /* Cheap test before resolving a path: could PATH (as given) name a tracked entry? */
 int tg_reg_may_hold(const char *path);
+/* The live entry for ABS, without the lock: only while nothing can change the index (the
+ * process's cleanup, once other threads are parked).  Async-signal-safe. */
+struct tg_rec_entry *tg_reg_find_quiet(const char *abs, size_t len);
 /* Rebuilds the index from an adopted record (after exec). */
 void tg_reg_adopted(void);
 /* In a forked child: the child owns nothing yet. */

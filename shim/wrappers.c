@@ -33,25 +33,31 @@ __sighandler_t bsd_signal(int, __sighandler_t);
 /* Only the wrapped names leave the library (everything else is built hidden). */
 #define EXPORT __attribute__((visibility("default")))
 
+/* X(name, eager): eager ones are resolved at load, because POSIX lets a program's signal handler
+ * call them (open, unlink, rename, _exit...) and dlsym is not safe there; the others are resolved
+ * on first use, which keeps a process's start-up from paying for lookups it never needs. */
 #define WRAPPED(X)                                                                                 \
     /* creation: mkstemp family and mkdtemp */                                                     \
-    X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64) X(mkostemps)       \
-    X(mkostemps64) X(mkdtemp)                                                                      \
+    X(mkstemp, 0) X(mkstemp64, 0) X(mkostemp, 0) X(mkostemp64, 0) X(mkstemps, 0) X(mkstemps64, 0) \
+    X(mkostemps, 0) X(mkostemps64, 0) X(mkdtemp, 0)                                                \
     /* creation: anything that may create under a temp root */                                     \
-    X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(fopen) X(fopen64) X(freopen)    \
-    X(freopen64) X(mkdir) X(mkdirat) X(tmpfile) X(tmpfile64)                                       \
+    X(open, 1) X(open64, 1) X(openat, 1) X(openat64, 1) X(creat, 1) X(creat64, 1) X(fopen, 0)      \
+    X(fopen64, 0) X(freopen, 0) X(freopen64, 0) X(mkdir, 1) X(mkdirat, 1) X(tmpfile, 0)            \
+    X(tmpfile64, 0)                                                                                \
     /* removal and publishing: forget the entry */                                                 \
-    X(unlink) X(unlinkat) X(remove) X(rmdir) X(rename) X(renameat) X(renameat2)                   \
+    X(unlink, 1) X(unlinkat, 1) X(remove, 0) X(rmdir, 1) X(rename, 1) X(renameat, 1)               \
+    X(renameat2, 1)                                                                                \
     /* the program's view of signal dispositions */                                                \
-    X(sigaction) X(signal) X(bsd_signal) X(ssignal) X(sysv_signal) X(__sysv_signal) X(sigset)      \
+    X(sigaction, 1) X(signal, 0) X(bsd_signal, 0) X(ssignal, 0) X(sysv_signal, 0)                  \
+    X(__sysv_signal, 0) X(sigset, 0)                                                               \
     /* process lifetime */                                                                         \
-    X(fork) X(_exit) X(_Exit)
+    X(fork, 1) X(_exit, 1) X(_Exit, 1)
 
-#define DECLARE_REAL(name) static __typeof__(name) *real_##name;
+#define DECLARE_REAL(name, eager) static __typeof__(name) *real_##name;
 WRAPPED(DECLARE_REAL)
 
-/* Another library's initialiser may call a wrapper before this library's own has run: resolve on
- * first use too.  After load every pointer is already set, so the signal path never gets here. */
+/* Another library's initialiser may call a wrapper before this library's own has run, and the
+ * lazy ones are found on first use. */
 static inline void *resolve(void **slot, const char *name)
 {
     void *p = *slot;
@@ -63,7 +69,9 @@ static inline void *resolve(void **slot, const char *name)
 
 void tg_resolve_all(void)
 {
-#define RESOLVE(name) real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name);
+#define RESOLVE(name, eager)                                                                       \
+    if (eager)                                                                                     \
+        (void)REAL(name);
     WRAPPED(RESOLVE)
 #undef RESOLVE
     tg_real_sigaction = real_sigaction;
@@ -266,14 +274,14 @@ EXPORT FILE *fopen(const char *p, const char *m)
 {
     if (!mode_creates(m) || !watching())
         return REAL(fopen)(p, m);
-    return create_fopen(real_fopen, p, m);
+    return create_fopen(REAL(fopen), p, m);
 }
 
 EXPORT FILE *fopen64(const char *p, const char *m)
 {
     if (!mode_creates(m) || !watching())
         return REAL(fopen64)(p, m);
-    return create_fopen(real_fopen64, p, m);
+    return create_fopen(REAL(fopen64), p, m);
 }
 
 /* freopen closes the old stream before it opens, so it cannot be retried: the file is created
@@ -313,14 +321,14 @@ EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
 {
     if (!p || !mode_creates(m) || !watching())
         return REAL(freopen)(p, m, s);
-    return create_freopen(real_freopen, p, m, s);
+    return create_freopen(REAL(freopen), p, m, s);
 }
 
 EXPORT FILE *freopen64(const char *p, const char *m, FILE *s)
 {
     if (!p || !mode_creates(m) || !watching())
         return REAL(freopen64)(p, m, s);
-    return create_freopen(real_freopen64, p, m, s);
+    return create_freopen(REAL(freopen64), p, m, s);
 }
 
 static int create_dir(int dfd, const char *p, mode_t mode, int at)
@@ -387,8 +395,9 @@ EXPORT FILE *tmpfile64(void)
 static void forget(int dfd, const char *path)
 {
     char abs[TG_PATH_MAX];
-    if (path && tg_reg_may_hold(path) && tg_resolve(dfd, path, abs) >= 0)
-        tg_reg_forget(abs);
+    int len;
+    if (path && tg_reg_may_hold(path) && (len = tg_resolve(dfd, path, abs)) >= 0)
+        tg_reg_forget(abs, (size_t)len);
 }
 
 #define FORGETTING(call, dfd1, p1, dfd2, p2)                                                       \

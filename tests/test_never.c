@@ -85,6 +85,18 @@ Test(never, replaced_by_another_inode)
     cr_expect(c && strcmp(c, "precious") == 0, "a file put in place of the tracked one was removed");
 }
 
+/* Many files in one directory are removed from a directory scan (inode from getdents): a file
+ * put in place of one of them must still be told apart. */
+Test(never, replaced_among_many)
+{
+    struct run r;
+    VICTIM(&f, &r, "many", "200", f.root, "replace", "@", "many", "100", f.root, "exit", "1");
+    cr_assert(exited_with(r.status, 1), "%s %s", describe(r.status), r.err);
+    char *c = slurp(r.created[0]);
+    cr_expect(c && strcmp(c, "precious") == 0, "a file put in place of a tracked one was removed");
+    cr_expect_eq(count_below(f.root), 1, "all but the replaced file go: %d left", count_below(f.root));
+}
+
 Test(never, fork_child_exit_keeps_parents_files)
 {
     struct run r;

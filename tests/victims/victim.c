@@ -8,6 +8,7 @@
  *   victim fork-child API DIR    the child creates with API and exits 3 through exit()
  *   victim exec ARGS... ;        exec this program again with ARGS (up to ";")
  *   victim ready                 write "ready\n" and wait for a signal
+ *   victim many N DIR            N mkstemp files in DIR; only the last is reported
  *   victim check P               exit 99 at once if P does not exist
  *   victim note ARG              nothing: ARG is just on the command line
  *   victim daemon-check P OUT    fork; the child waits 1 s, writes "ok"/"missing" for P into OUT
@@ -165,7 +166,7 @@ static void report_errno(const char *what, int failed)
 
 static void errno_check(const char *dir)
 {
-    char p[4096], q[4096];
+    char p[8192], q[8192];
     snprintf(p, sizeof p, "%s/existing", dir);
     int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd >= 0)
@@ -274,6 +275,20 @@ int main(int argc, char **argv)
             signal(SIGUSR2, on_usr);
             say("ready", "-");
             for (;;) pause();
+        }
+        else if (!strcmp(w, "many")) {
+            int n = atoi(a1);
+            for (int k = 0; k < n; k++) {
+                char p[8192];
+                snprintf(p, sizeof p, "%s/many-XXXXXX", a2);
+                int fd = mkstemp(p);
+                if (fd < 0) die("many");
+                close(fd);
+                memcpy(last, p, strlen(p) + 1 < sizeof last ? strlen(p) + 1 : sizeof last);
+                last[sizeof last - 1] = '\0';
+            }
+            say("created", last);
+            i += 2;
         }
         else if (!strcmp(w, "check")) { if (access(a1, F_OK) != 0) _exit(99); i += 1; }
         else if (!strcmp(w, "note")) { i += 1; }
