@@ -121,6 +121,19 @@ void tg_config_load(const char *argv0)
     tg_cfg.outputs = pick("TMPGUARD_OUTPUTS", "on-failure, always or never", outputs, 3, TG_OUT_ON_FAILURE);
     load_roots();
     load_state_dir();
+    /* Set by the launcher for its tree ("PID:START"); the launcher reaps the records that carry it. */
+    const char *sup = getenv("TMPGUARD_SUPERVISOR");
+    if (sup) {
+        char *end;
+        long pid = strtol(sup, &end, 10);
+        unsigned long long start = *end == ':' ? strtoull(end + 1, &end, 10) : 0;
+        if (pid > 0 && start > 0 && *end == '\0') {
+            tg_cfg.supervisor_pid = (int)pid;
+            tg_cfg.supervisor_start = start;
+        } else {
+            bad("TMPGUARD_SUPERVISOR", sup, "PID:START, as the launcher sets it");
+        }
+    }
     const char *h = getenv("TMPGUARD_HANDOFF");
     tg_cfg.handoff = argv0 && listed(h ? h : "mktemp:tempfile", argv0);
 }

@@ -22,6 +22,8 @@ struct tg_config {
     char state_dir[TG_PATH_MAX];          /* where the per-process record lives */
     int state_dir_explicit;
     int handoff;                          /* this program hands its files to its caller */
+    int supervisor_pid;                   /* TMPGUARD_SUPERVISOR: the launcher above, or 0 */
+    unsigned long long supervisor_start;
 };
 
 extern struct tg_config tg_cfg;

@@ -1,13 +1,17 @@
 #include "lifecycle.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
 #include <time.h>
 
 #include "config.h"
 #include "log.h"
 #include "policy.h"
+#include "reap.h"
 #include "record.h"
 #include "registry.h"
 #include "remover.h"
@@ -21,18 +25,35 @@ void tg_reg_unlock_after_fork(void);
 
 /* The most recent forked children and the fork generation each was born in.  A process that ends
  * while such a child lives leaves the entries created before that fork in place: daemons fork and
- * let the parent exit while the child goes on using the files. */
+ * let the parent exit while the child goes on using the files.  The record's header keeps the
+ * last TG_MAX_HEIRS with their start times, for whoever reaps it later. */
 #define RING 256
 static struct {
     pid_t pid;
     uint32_t gen;
 } ring[RING];
 
+/* This process may be named as an heir in another record: a child of a process that tracked files,
+ * or a parent of hand-off programs (anything that forked). */
+static int maybe_heir;
+/* A hand-off program (mktemp) whose parent runs the shim: its files go to the parent. */
+static struct tg_proc_id handoff_parent;
+
 void tg_forked(pid_t child)
 {
     uint32_t gen = atomic_fetch_add(&tg_fork_count, 1) + 1;
     ring[(gen - 1) % RING].pid = child;
     ring[(gen - 1) % RING].gen = gen;
+    if (tg_reg_pid && tg_reg_pid == tg_getpid()) {
+        struct tg_rec_header *h = tg_rec_header();
+        struct tg_proc_id id = {.pid = child, .gen = gen, .start_ticks = tg_proc_start_ticks(child)};
+        tg_enter();
+        tg_reg_lock_for_fork();
+        h->heirs[h->nheirs % TG_MAX_HEIRS] = id;
+        h->nheirs++;
+        tg_reg_unlock_after_fork();
+        tg_leave();
+    }
 }
 
 /* Alive and not a zombie.  A pid that was reused counts as alive: keeping is the safe mistake. */
@@ -41,32 +62,14 @@ static int child_alive(pid_t pid)
     int r = tg_kill(pid, 0);
     if (r < 0 && r != -EPERM)
         return 0;
-    char path[40], num[21], buf[512];
-    char *p = path;
-    for (const char *s = "/proc/"; *s;)
-        *p++ = *s++;
-    for (const char *s = tg_fmt_u64(num, (unsigned)pid); *s;)
-        *p++ = *s++;
-    for (const char *s = "/stat"; *s;)
-        *p++ = *s++;
-    *p = '\0';
-    int fd = tg_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return 1;
-    long n = tg_read(fd, buf, sizeof buf - 1);
-    tg_close(fd);
-    if (n <= 0)
-        return 1;
-    buf[n] = '\0';
-    char *close = NULL;
-    for (char *q = buf; *q; q++)
-        if (*q == ')')
-            close = q;
-    return !(close && close[1] == ' ' && close[2] == 'Z');
+    char state = '?';
+    return tg_proc_stat(pid, NULL, &state) < 0 || state != 'Z';
 }
 
 static unsigned keep_below(void)
 {
+    if (handoff_parent.pid && tg_proc_alive(&handoff_parent))
+        return UINT32_MAX;
     uint32_t count = atomic_load(&tg_fork_count), keep = 0;
     if (count > RING)
         keep = count - RING; /* children that fell out of the ring: assume alive */
@@ -76,20 +79,168 @@ static unsigned keep_below(void)
     return keep;
 }
 
+/* ---- removing what this process owns ----------------------------------------------------- */
+
+struct owned {
+    int failed;
+    unsigned keep_below;
+};
+
+static int due(const struct tg_rec_entry *e, const struct owned *o)
+{
+    return e->owner == tg_reg_pid && (e->when == TG_WHEN_ENDS || (e->when == TG_WHEN_FAILS && o->failed));
+}
+
+static struct tg_rec_entry *find_owned(const char *abs, size_t len, void *arg)
+{
+    (void)arg;
+    return tg_reg_find_quiet(abs, len);
+}
+
+static int take_owned(struct tg_rec_entry *e, void *arg)
+{
+    const struct owned *o = arg;
+    uint32_t expect = TG_LIVE;
+    return due(e, o) && e->fork_gen >= o->keep_below &&
+           atomic_compare_exchange_strong(&e->state, &expect, TG_CLAIMED);
+}
+
+/* Removes (or in audit mode reports) what is due.  Returns how many due entries were left for
+ * living children. */
+static int remove_owned(const struct owned *o)
+{
+    struct tg_rec_header *h = tg_rec_header();
+    if (!h)
+        return 0;
+    int audit = tg_cfg.mode == TG_MODE_AUDIT, more_dirs = 0, for_heirs = 0;
+    struct tg_parent pc;
+    tg_parent_init(&pc);
+    uint32_t hw = atomic_load_explicit(&h->hw_cells, memory_order_acquire);
+    /* Files and mkdtemp trees first; directories made by mkdir wait for the passes after. */
+    for (uint32_t c = h->header_cells; c < hw;) {
+        struct tg_rec_entry *e = tg_rec_at(c);
+        if (e->cells == 0)
+            break;
+        c += e->cells;
+        if (atomic_load_explicit(&e->state, memory_order_acquire) != TG_LIVE || !due(e, o))
+            continue;
+        if (e->fork_gen < o->keep_below) {
+            for_heirs++;
+            continue;
+        }
+        if (S_ISDIR(e->mode) && e->kind != TG_K_MKDTEMP) {
+            more_dirs = 1;
+            continue;
+        }
+        uint32_t expect = TG_LIVE;
+        /* Claiming makes every entry removed once, however many threads end at the same time. */
+        if (!atomic_compare_exchange_strong(&e->state, &expect, TG_CLAIMED))
+            continue;
+        if (tg_remove_entry(e, &pc, 0, audit, NULL, NULL) == TG_WOULD)
+            tg_say("audit: would remove ", e->path, NULL);
+        /* The index may be read only if this thread was not interrupted while changing it. */
+        if (!audit && pc.fd >= 0 && pc.run == TG_BULK_AFTER && !tg_tls.in)
+            tg_remove_bulk(&pc, find_owned, take_owned, (void *)o);
+    }
+    /* Directories: only empty ones go; repeat while a pass makes progress (children first). */
+    for (int pass = 0; more_dirs && pass < 64; pass++) {
+        int progress = 0;
+        for (uint32_t c = h->header_cells; c < hw;) {
+            struct tg_rec_entry *e = tg_rec_at(c);
+            if (e->cells == 0)
+                break;
+            c += e->cells;
+            if (atomic_load(&e->state) != TG_LIVE || !S_ISDIR(e->mode) || e->kind == TG_K_MKDTEMP || !due(e, o) ||
+                e->fork_gen < o->keep_below)
+                continue;
+            uint32_t expect = TG_LIVE;
+            if (!atomic_compare_exchange_strong(&e->state, &expect, TG_CLAIMED))
+                continue;
+            enum tg_outcome out = tg_remove_entry(e, &pc, 1, audit, NULL, NULL);
+            if (out == TG_WOULD)
+                tg_say("audit: would remove ", e->path, NULL);
+            else if (out == TG_REMOVED)
+                progress = 1;
+            else if (out == TG_LEFT)
+                atomic_store(&e->state, TG_LIVE); /* maybe emptier next pass */
+        }
+        if (!progress)
+            break;
+    }
+    tg_parent_close(&pc);
+    return for_heirs;
+}
+
+/* Leaves the record to the heirs: only what is due stays LIVE in it. */
+static void hand_over(const struct owned *o)
+{
+    struct tg_rec_header *h = tg_rec_header();
+    uint32_t hw = atomic_load(&h->hw_cells);
+    for (uint32_t c = h->header_cells; c < hw;) {
+        struct tg_rec_entry *e = tg_rec_at(c);
+        if (e->cells == 0)
+            break;
+        c += e->cells;
+        uint32_t expect = TG_LIVE;
+        if (!due(e, o))
+            atomic_compare_exchange_strong(&e->state, &expect, TG_FREE);
+    }
+    h->flags |= TG_REC_ENDED;
+}
+
+/* Records left by processes that named this one as their heir (a daemon's parent, mktemp for its
+ * shell): this process's end is theirs too. */
+static void inherit(void)
+{
+    struct tg_proc_id me = {.pid = tg_getpid(), .gen = 0, .start_ticks = 0};
+    me.start_ticks = tg_proc_start_ticks(me.pid);
+    int dfd = tg_openat(AT_FDCWD, tg_cfg.state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (dfd < 0 || !me.start_ticks) {
+        if (dfd >= 0)
+            tg_close(dfd);
+        return;
+    }
+    char dents[2048], buf[8192];
+    struct tg_rec_reader r;
+    struct tg_reap_opts opts = {.dry = tg_cfg.mode == TG_MODE_AUDIT, .ending = &me, .guard = NULL,
+                                .report = NULL, .arg = NULL};
+    long n;
+    while ((n = tg_getdents64(dfd, dents, sizeof dents)) > 0) {
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(dents + off);
+            off += d->d_reclen;
+            size_t l = strlen(d->d_name);
+            if (l < 5 || memcmp(d->d_name + l - 4, ".rec", 4) != 0)
+                continue;
+            tg_reap_record(dfd, d->d_name, &opts, &r, buf, sizeof buf);
+        }
+    }
+    tg_close(dfd);
+}
+
 void tg_end(enum tg_end_how how, int code)
 {
-    if (!tg_reg_pid || tg_getpid() != tg_reg_pid)
+    int mine = tg_reg_pid && tg_getpid() == tg_reg_pid;
+    int heir = (maybe_heir || atomic_load(&tg_fork_count)) && tg_cfg.state_dir[0] && tg_cfg.mode != TG_MODE_OFF;
+    if (!mine && !heir)
         return; /* nothing tracked, or a vfork child sharing the parent's memory */
-    int failed = how == TG_END_SIGNAL || (code & 0xff) != 0;
-    tg_tls.ending = 1;
-    atomic_store(&tg_dying, 1);
-    /* Let other threads finish a create-and-list in progress, so that what they made is seen.
-     * Bounded: a thread stuck in a slow filesystem must not hold the process's end hostage. */
-    struct timespec ms = {0, 1000000};
-    for (int i = 0; i < 2000 && atomic_load(&tg_inflight) > tg_tls.in; i++)
-        nanosleep(&ms, NULL);
-    tg_remove_owned(failed, keep_below());
-    tg_rec_unlink();
+    struct owned o = {.failed = how == TG_END_SIGNAL || (code & 0xff) != 0, .keep_below = 0};
+    if (mine) {
+        tg_tls.ending = 1;
+        atomic_store(&tg_dying, 1);
+        /* Let other threads finish a create-and-list in progress, so that what they made is seen.
+         * Bounded: a thread stuck in a slow filesystem must not hold the process's end hostage. */
+        struct timespec ms = {0, 1000000};
+        for (int i = 0; i < 2000 && atomic_load(&tg_inflight) > tg_tls.in; i++)
+            nanosleep(&ms, NULL);
+        o.keep_below = keep_below();
+        if (remove_owned(&o) && tg_rec_is_file() && tg_cfg.mode != TG_MODE_AUDIT)
+            hand_over(&o);
+        else
+            tg_rec_unlink();
+    }
+    if (heir)
+        inherit();
 }
 
 static void at_exit(int status, void *arg)
@@ -114,9 +265,39 @@ static void fork_child(void)
 {
     tg_tls.in = 0;
     tg_tls.pending = 0;
+    maybe_heir = maybe_heir || tg_reg_pid != 0;
+    handoff_parent.pid = 0;
+    memset(ring, 0, sizeof ring);
     tg_signals_after_fork_child();
     tg_reg_after_fork_child();
 }
+
+/* Does the process PID have the shim loaded?  Asked only by hand-off programs, of their parent. */
+static int runs_shim(pid_t pid)
+{
+    char path[64], buf[8192], num[21];
+    strcpy(path, "/proc/");
+    strcat(path, tg_fmt_u64(num, (unsigned)pid));
+    strcat(path, "/maps");
+    int fd = tg_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int found = 0;
+    size_t keep = 0;
+    long n;
+    /* Read in pieces, carrying the tail over so that a name split between reads is still seen. */
+    while (!found && (n = tg_read(fd, buf + keep, sizeof buf - 1 - keep)) > 0) {
+        size_t len = keep + (size_t)n;
+        buf[len] = '\0';
+        found = strstr(buf, "libtmpguard") != NULL;
+        keep = len > 32 ? 32 : len;
+        memmove(buf, buf + len - keep, keep);
+    }
+    tg_close(fd);
+    return found;
+}
+
+const struct tg_proc_id *tg_handoff_parent(void) { return handoff_parent.pid ? &handoff_parent : NULL; }
 
 /* glibc passes (argc, argv, envp) to initialisers of shared objects. */
 __attribute__((constructor)) static void tg_load(int argc, char **argv, char **envp)
@@ -137,5 +318,17 @@ __attribute__((constructor)) static void tg_load(int argc, char **argv, char **e
     on_exit(at_exit, NULL);
     if (tg_rec_adopt())
         tg_reg_adopted();
-    tg_tracking = !tg_cfg.handoff;
+    tg_tracking = 1;
+    if (tg_cfg.handoff) {
+        /* mktemp and friends make files for their caller: when the caller runs the shim too, the
+         * files are tracked and handed to it at the end; otherwise they are not tracked at all. */
+        pid_t pp = getppid();
+        if (pp > 1 && runs_shim(pp)) {
+            handoff_parent.pid = pp;
+            handoff_parent.gen = UINT32_MAX;
+            handoff_parent.start_ticks = tg_proc_start_ticks(pp);
+        } else {
+            tg_tracking = 0;
+        }
+    }
 }

@@ -13,4 +13,8 @@ void tg_end(enum tg_end_how how, int code);
 /* The fork wrapper reports each child here (daemon rule). */
 void tg_forked(pid_t child);
 
+struct tg_proc_id;
+/* For a hand-off program whose parent runs the shim: the parent, its heir.  NULL otherwise. */
+const struct tg_proc_id *tg_handoff_parent(void);
+
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "sys.h"
 
@@ -72,22 +73,34 @@ int tg_rec_reserve(uint32_t end)
     return rc;
 }
 
-uint64_t tg_proc_start_ticks(int pid)
+int tg_proc_stat(int pid, uint64_t *start_ticks, char *state)
 {
-    char path[64], buf[1024], num[21];
-    snprintf(path, sizeof path, "/proc/%s/stat", tg_fmt_u64(num, (unsigned)pid));
+    char path[40], buf[1024], num[21];
+    size_t n = 0;
+    for (const char *s = "/proc/"; *s;)
+        path[n++] = *s++;
+    for (const char *s = tg_fmt_u64(num, (unsigned)pid); *s;)
+        path[n++] = *s++;
+    for (const char *s = "/stat"; *s;)
+        path[n++] = *s++;
+    path[n] = '\0';
     int fd = tg_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
-        return 0;
-    long n = tg_read(fd, buf, sizeof buf - 1);
+        return -1;
+    long got = tg_read(fd, buf, sizeof buf - 1);
     tg_close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
+    if (got <= 0)
+        return -1;
+    buf[got] = '\0';
     /* The command name may hold spaces and parentheses: fields are counted after the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
+    char *p = NULL;
+    for (char *q = buf; *q; q++)
+        if (*q == ')')
+            p = q;
+    if (!p || p[1] != ' ')
+        return -1;
+    if (state)
+        *state = p[2];
     int field = 2;
     for (; *p && field < 22; p++)
         if (*p == ' ')
@@ -95,7 +108,15 @@ uint64_t tg_proc_start_ticks(int pid)
     uint64_t v = 0;
     while (*p >= '0' && *p <= '9')
         v = v * 10 + (uint64_t)(*p++ - '0');
-    return v;
+    if (start_ticks)
+        *start_ticks = v;
+    return 0;
+}
+
+uint64_t tg_proc_start_ticks(int pid)
+{
+    uint64_t v = 0;
+    return tg_proc_stat(pid, &v, NULL) == 0 ? v : 0;
 }
 
 /* The state directory must be ours alone: a directory (not a symlink) owned by us, mode 0700.
@@ -132,6 +153,21 @@ static void set_rec_path(int pid)
     memcpy(rec_path + n, ".rec", 5);
 }
 
+/* A record at our name that is not ours (a dead process with the same pid): renamed to
+ * PID-N.rec, where the reaper still finds it. */
+static void move_aside(unsigned long long n)
+{
+    char aside[TG_PATH_MAX + 32], num[21];
+    size_t l = strlen(rec_path) - 4; /* without ".rec" */
+    memcpy(aside, rec_path, l);
+    aside[l++] = '-';
+    tg_fmt_u64(num, n);
+    memcpy(aside + l, num, strlen(num));
+    l += strlen(num);
+    memcpy(aside + l, ".rec", 5);
+    tg_renameat(AT_FDCWD, rec_path, AT_FDCWD, aside);
+}
+
 int tg_rec_open(void)
 {
     int pid = tg_getpid();
@@ -142,9 +178,7 @@ int tg_rec_open(void)
         int fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd == -EEXIST) {
             /* A dead process with the same pid left its record: move it aside for the reaper. */
-            char aside[TG_PATH_MAX + 32], num[21];
-            snprintf(aside, sizeof aside, "%s.%s.stale", rec_path, tg_fmt_u64(num, (unsigned long long)time(NULL)));
-            tg_renameat(AT_FDCWD, rec_path, AT_FDCWD, aside);
+            move_aside((unsigned long long)time(NULL));
             fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         }
         if (fd >= 0)
@@ -171,7 +205,30 @@ int tg_rec_open(void)
     h->uid = getuid();
     h->start_ticks = tg_proc_start_ticks(pid);
     h->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    atomic_store_explicit(&h->hw_cells, TG_REC_HEADER_CELLS, memory_order_release);
+    const struct tg_proc_id *hp = tg_handoff_parent();
+    if (hp) {
+        h->heirs[0] = *hp;
+        h->nheirs = 1;
+    }
+    h->supervisor.pid = tg_cfg.supervisor_pid;
+    h->supervisor.start_ticks = tg_cfg.supervisor_start;
+    /* The roots this process judged "inside a root" by, for whoever reads the record later. */
+    struct tg_rec_entry *roots = tg_rec_at(TG_REC_HEADER_CELLS);
+    size_t len = 0;
+    for (int i = 0; i < tg_cfg.nroots; i++) {
+        size_t rl = tg_cfg.root_len[i];
+        if (len + rl + 2 > TG_ROOTS_MAX)
+            break;
+        if (len)
+            roots->path[len++] = ':';
+        memcpy(roots->path + len, tg_cfg.roots[i], rl);
+        len += rl;
+    }
+    roots->path[len] = '\0';
+    roots->pathlen = (uint16_t)len;
+    roots->cells = (uint16_t)tg_rec_cells_for((uint32_t)len);
+    atomic_store_explicit(&roots->state, TG_ROOTS, memory_order_relaxed);
+    atomic_store_explicit(&h->hw_cells, TG_REC_HEADER_CELLS + roots->cells, memory_order_release);
     memcpy(h->magic, TG_REC_MAGIC, 8); /* last: a reader never sees a half-made header as valid */
     return 0;
 }
@@ -196,9 +253,7 @@ int tg_rec_adopt(void)
              h.header_cells == TG_REC_HEADER_CELLS;
     if (ok && h.start_ticks != tg_proc_start_ticks(pid)) {
         /* Same pid, another process: not ours to adopt.  Leave it for the reaper. */
-        char aside[TG_PATH_MAX + 32], num[21];
-        snprintf(aside, sizeof aside, "%s.%s.stale", rec_path, tg_fmt_u64(num, h.start_ticks));
-        tg_renameat(AT_FDCWD, rec_path, AT_FDCWD, aside);
+        move_aside(h.start_ticks);
         ok = 0;
     }
     if (!ok) {
@@ -219,6 +274,8 @@ int tg_rec_adopt(void)
         atomic_store(&tg_rec_header()->hw_cells, tg_chunk_start(atomic_load(&nchunks)));
     return 1;
 }
+
+int tg_rec_is_file(void) { return rec_fd >= 0; }
 
 void tg_rec_unlink(void)
 {

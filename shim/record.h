@@ -6,7 +6,7 @@
  * description of the format: the shim writes it, and anything that reads records uses these
  * definitions.
  *
- * Layout: a file of 64-byte cells.  Cells 0-1 hold the header; after them, blocks laid end to
+ * Layout: a file of 64-byte cells.  Cells 0-7 hold the header; after them, blocks laid end to
  * end, each starting with a struct tg_rec_entry whose `cells` says how long the block is.  A
  * block is carved once and never split or merged, so a reader walking from the header to
  * `hw_cells` always lands on block starts.  The file grows in chunks (64 KiB, then doubling);
@@ -20,11 +20,14 @@
 #define TG_REC_MAGIC "TMPGREC1"
 #define TG_REC_VERSION 1u
 #define TG_CELL 64u
-#define TG_REC_HEADER_CELLS 2u
+/* The header, then one block of state TG_ROOTS holding the temp roots the process used, joined by
+ * ':' (what "inside a root" meant for its entries), then the entries. */
+#define TG_REC_HEADER_CELLS 8u
+#define TG_ROOTS_MAX 2048u /* bytes of the joined roots, at most */
 #define TG_CHUNK0 (64u * 1024u)
 #define TG_MAX_CHUNKS 24           /* 64 KiB * (2^24 - 1): far more than any process needs */
 
-enum tg_state { TG_FREE = 0, TG_LIVE = 1, TG_CLAIMED = 2, TG_PAD = 3 };
+enum tg_state { TG_FREE = 0, TG_LIVE = 1, TG_CLAIMED = 2, TG_PAD = 3, TG_ROOTS = 4 };
 
 /* How an entry was created: decides how it is removed. */
 enum tg_kind {
@@ -37,18 +40,36 @@ enum tg_kind {
 /* When an entry is removed. */
 enum tg_when { TG_WHEN_ENDS = 1, TG_WHEN_FAILS = 2 };
 
+#define TG_MAX_HEIRS 24
+
+/* A process, told apart from a later one with the same pid by its start time. */
+struct tg_proc_id {
+    int32_t pid;
+    uint32_t gen;         /* for heirs: entries with a smaller fork_gen may still be in its use */
+    uint64_t start_ticks; /* /proc/PID/stat field 22 */
+};
+
 struct tg_rec_header {
     char magic[8];
     uint32_t version;
-    uint32_t header_cells;
+    uint32_t header_cells;        /* cells before the first block */
     int32_t pid;
     uint32_t uid;
     uint64_t start_ticks;         /* /proc/PID/stat field 22: tells a reused pid apart */
     _Atomic uint32_t hw_cells;    /* end of the last complete block, in cells */
+    uint32_t flags;               /* TG_REC_* */
+    int64_t created_ns;           /* CLOCK_REALTIME when the record was made */
+    struct tg_proc_id supervisor; /* the launcher that started this process's tree, or pid 0 */
+    /* Processes that may still use this process's files after it is gone: its most recent
+     * forked children (a ring: slot nheirs % TG_MAX_HEIRS is the next), or, for a hand-off
+     * program, its parent.  An entry whose fork_gen is below the gen of a living heir stays. */
+    uint32_t nheirs;
     uint32_t reserved0;
-    int64_t created_ns;
-    uint8_t reserved[128 - 48];
+    struct tg_proc_id heirs[TG_MAX_HEIRS];
+    uint8_t reserved[56];
 };
+
+#define TG_REC_ENDED 1u /* the owner ended through the shim; what is LIVE was left for heirs */
 
 struct tg_rec_entry {
     _Atomic uint32_t state;       /* enum tg_state; published last */
@@ -68,7 +89,7 @@ struct tg_rec_entry {
     char path[];                  /* NUL-terminated absolute path, follows the 64-byte head */
 };
 
-_Static_assert(sizeof(struct tg_rec_header) == 128, "record header is two cells");
+_Static_assert(sizeof(struct tg_rec_header) == 512, "record header is eight cells");
 _Static_assert(sizeof(struct tg_rec_entry) == 64, "entry head is one cell");
 
 /* Cells needed for an entry with a path of LEN bytes. */
@@ -95,11 +116,15 @@ int tg_rec_reserve(uint32_t end);
 /* First cell of the chunk that holds CELL, and the cell where that chunk ends. */
 uint32_t tg_rec_chunk_end(uint32_t cell);
 struct tg_rec_header *tg_rec_header(void);
+/* Whether the record is a file (durable), not anonymous memory. */
+int tg_rec_is_file(void);
 /* Removes the record file; async-signal-safe. */
 void tg_rec_unlink(void);
 /* In a forked child: drop the parent's record without touching it. */
 void tg_rec_drop(void);
-/* This process's start time in clock ticks since boot, or 0 if unknown. */
+/* A process's start time in clock ticks since boot, or 0 if unknown.  Async-signal-safe. */
 uint64_t tg_proc_start_ticks(int pid);
+/* Start time and state letter (R, S, Z...) of PID; -1 if it cannot be read.  Async-signal-safe. */
+int tg_proc_stat(int pid, uint64_t *start_ticks, char *state);
 
 #endif

@@ -180,6 +180,11 @@ Test(never, daemon_child_keeps_parents_files)
         c = slurp(result);
     }
     cr_expect(c && strcmp(c, "ok") == 0, "the daemon child found its directory %s", c ? c : "(no answer)");
+    /* The entries passed to the child: when it is gone, so are they. */
+    int left = -1;
+    for (int i = 0; i < 200 && (left = count_below(f.root)) != 0; i++)
+        usleep(25000);
+    cr_expect_eq(left, 0, "the daemon child ended, its inherited files should be gone; %d left", left);
 }
 
 Test(never, outside_roots_only_template_files)

@@ -1,0 +1,33 @@
+/* Reaping a record whose process is gone: shared by the reaper (tmpguard reap, the launcher) and
+ * by a process that ends while records name it as their heir.  Async-signal-safe. */
+#ifndef TG_REAP_H
+#define TG_REAP_H
+
+#include <stdint.h>
+
+#include "recread.h"
+#include "remover.h"
+
+struct tg_reap_opts {
+    int dry;                          /* report only */
+    const struct tg_proc_id *ending;  /* an heir that is ending: counts as gone; and only records
+                                       * that name it are looked at */
+    const struct tg_rm_guard *guard;  /* extra checks per object (the reaper), or NULL */
+    /* Told of each entry that is removed, would be, or is left (may be NULL). */
+    void (*report)(const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes, void *arg);
+    void *arg;
+};
+
+enum tg_reap_result {
+    TG_REAP_ALIVE,    /* its process (or, for a handed record, an heir) lives: untouched */
+    TG_REAP_DONE,     /* everything due is gone; the record is removed (kept with dry) */
+    TG_REAP_KEPT,     /* some entries stay for a living heir, or could not be removed */
+    TG_REAP_REFUSED,  /* damaged or hostile: nothing done; r->why says why */
+    TG_REAP_NOT_NAMED /* opts->ending is not among its heirs */
+};
+
+/* Reaps NAME in DFD.  BUF/BUFSZ as for tg_rr_open. */
+enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_reap_opts *o,
+                                   struct tg_rec_reader *r, char *buf, size_t bufsz);
+
+#endif
