@@ -107,6 +107,13 @@ static int listed(const char *list, const char *argv0)
     return 0;
 }
 
+void tg_config_load_paths(void)
+{
+    tg_cfg.nroots = 0;
+    load_roots();
+    load_state_dir();
+}
+
 void tg_config_load(const char *argv0)
 {
     static const char *const levels[] = {"off", "warn", "info", "debug"};
@@ -119,8 +126,7 @@ void tg_config_load(const char *argv0)
     if (tg_cfg.mode == TG_MODE_OFF)
         return;
     tg_cfg.outputs = pick("TMPGUARD_OUTPUTS", "on-failure, always or never", outputs, 3, TG_OUT_ON_FAILURE);
-    load_roots();
-    load_state_dir();
+    tg_config_load_paths();
     /* Set by the launcher for its tree ("PID:START"); the launcher reaps the records that carry it. */
     const char *sup = getenv("TMPGUARD_SUPERVISOR");
     if (sup) {

@@ -31,5 +31,7 @@ extern struct tg_config tg_cfg;
 /* Reads TMPGUARD_* and friends; argv0 decides TMPGUARD_HANDOFF.  Prints one line per malformed
  * variable and keeps that variable's default. */
 void tg_config_load(const char *argv0);
+/* Only the temp roots and the state directory (the tools need them whatever the mode). */
+void tg_config_load_paths(void);
 
 #endif

@@ -13,6 +13,7 @@
 #include "policy.h"
 #include "reap.h"
 #include "record.h"
+#include "recread.h"
 #include "registry.h"
 #include "remover.h"
 #include "signals.h"

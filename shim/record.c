@@ -1,5 +1,6 @@
 /* The durable record of one process: creation, growth, adoption after exec, removal. */
 #include "record.h"
+#include "recread.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -71,52 +72,6 @@ int tg_rec_reserve(uint32_t end)
     }
     errno = saved;
     return rc;
-}
-
-int tg_proc_stat(int pid, uint64_t *start_ticks, char *state)
-{
-    char path[40], buf[1024], num[21];
-    size_t n = 0;
-    for (const char *s = "/proc/"; *s;)
-        path[n++] = *s++;
-    for (const char *s = tg_fmt_u64(num, (unsigned)pid); *s;)
-        path[n++] = *s++;
-    for (const char *s = "/stat"; *s;)
-        path[n++] = *s++;
-    path[n] = '\0';
-    int fd = tg_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    long got = tg_read(fd, buf, sizeof buf - 1);
-    tg_close(fd);
-    if (got <= 0)
-        return -1;
-    buf[got] = '\0';
-    /* The command name may hold spaces and parentheses: fields are counted after the last ')'. */
-    char *p = NULL;
-    for (char *q = buf; *q; q++)
-        if (*q == ')')
-            p = q;
-    if (!p || p[1] != ' ')
-        return -1;
-    if (state)
-        *state = p[2];
-    int field = 2;
-    for (; *p && field < 22; p++)
-        if (*p == ' ')
-            field++;
-    uint64_t v = 0;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    if (start_ticks)
-        *start_ticks = v;
-    return 0;
-}
-
-uint64_t tg_proc_start_ticks(int pid)
-{
-    uint64_t v = 0;
-    return tg_proc_stat(pid, &v, NULL) == 0 ? v : 0;
 }
 
 /* The state directory must be ours alone: a directory (not a symlink) owned by us, mode 0700.

@@ -122,9 +122,4 @@ int tg_rec_is_file(void);
 void tg_rec_unlink(void);
 /* In a forked child: drop the parent's record without touching it. */
 void tg_rec_drop(void);
-/* A process's start time in clock ticks since boot, or 0 if unknown.  Async-signal-safe. */
-uint64_t tg_proc_start_ticks(int pid);
-/* Start time and state letter (R, S, Z...) of PID; -1 if it cannot be read.  Async-signal-safe. */
-int tg_proc_stat(int pid, uint64_t *start_ticks, char *state);
-
 #endif

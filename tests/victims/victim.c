@@ -212,7 +212,7 @@ static int signum(const char *s)
 {
     static const struct { const char *n; int s; } t[] = {
         {"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP}, {"QUIT", SIGQUIT}, {"ABRT", SIGABRT},
-        {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}};
+        {"SEGV", SIGSEGV}, {"KILL", SIGKILL}, {"PIPE", SIGPIPE}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (!strcmp(s, t[i].n))
             return t[i].s;

@@ -1,0 +1,428 @@
+/* tmpguard-tool: the parts of the launcher that need to read records.
+ *
+ *   tmpguard-tool run --lib LIB -- COMMAND [ARGS...]
+ *       run COMMAND under the shim as a supervised child: forward signals, reap the records of its
+ *       dead descendants every two seconds, reap them all when it ends, exit as it exited.
+ *   tmpguard-tool reap [--dry-run] [--state-dir DIR] [--supervisor PID:START]
+ *       remove what dead processes left (their records remain: they did not end through the shim).
+ *   tmpguard-tool status [--state-dir DIR] [PID]
+ *       the live processes that hold temp files; with PID, its files.
+ *
+ * The launcher script (scripts/tmpguard) parses the user's options and calls this. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "reap.h"
+#include "recread.h"
+
+static const char *state_dir;
+static int dry_run;
+static FILE *say; /* where removals are reported: stdout for reap, nowhere (or the log) for run */
+static struct tg_proc_id only_supervisor; /* pid 0: every record */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: tmpguard-tool run --lib LIB -- COMMAND [ARGS...]\n"
+                    "       tmpguard-tool reap [--dry-run] [--state-dir DIR] [--supervisor PID:START]\n"
+                    "       tmpguard-tool status [--state-dir DIR] [PID]\n");
+    exit(2);
+}
+
+/* ---- the state directory ------------------------------------------------------------------- */
+
+/* Opens the state directory if it is safe to believe: a real directory (not a symlink), mode
+ * 0700, owned by us, or by anyone when we are root. */
+static int open_state_dir(int quiet_if_missing)
+{
+    struct stat st;
+    if (lstat(state_dir, &st) < 0) {
+        if (!(quiet_if_missing && errno == ENOENT))
+            fprintf(stderr, "tmpguard: state directory %s: %s\n", state_dir, strerror(errno));
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 ||
+        (st.st_uid != getuid() && getuid() != 0)) {
+        fprintf(stderr, "tmpguard: state directory %s refused: it must be a directory (not a symlink) of its "
+                        "user with mode 0700\n",
+                state_dir);
+        return -1;
+    }
+    int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        fprintf(stderr, "tmpguard: state directory %s: %s\n", state_dir, strerror(errno));
+    return fd;
+}
+
+static int is_record_name(const char *n)
+{
+    size_t l = strlen(n);
+    return l > 4 && strcmp(n + l - 4, ".rec") == 0 && n[0] != '.';
+}
+
+/* ---- reaping ------------------------------------------------------------------------------- */
+
+struct totals {
+    unsigned long long files, bytes, records, refused, live;
+};
+
+static void report(const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes, void *arg)
+{
+    struct totals *t = arg;
+    if (o == TG_REMOVED || o == TG_WOULD) {
+        if (say)
+            fprintf(say, "%s%s %s (%llu bytes)\n", say == stderr ? "tmpguard: " : "",
+                    o == TG_WOULD ? "would remove" : "removed", e->path, (unsigned long long)bytes);
+        t->files++;
+        t->bytes += bytes;
+    } else if (o == TG_LEFT && say) {
+        fprintf(say, "%sleft %s: not the file its process created, or not removable by its owner\n",
+                say == stderr ? "tmpguard: " : "", e->path);
+    }
+}
+
+/* Seconds since the epoch when the system booted, for telling when a process started. */
+static long long boot_time(void)
+{
+    static long long bt = -1;
+    if (bt >= 0)
+        return bt;
+    FILE *f = fopen("/proc/stat", "r");
+    char line[256];
+    bt = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &bt) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return bt;
+}
+
+/* The reaper's own temp roots: a record's claimed roots must lie at or below one of them, so that a
+ * record cannot make /etc a "temp root". */
+static int root_allowed(const char *root, size_t len)
+{
+    for (int i = 0; i < tg_cfg.nroots; i++) {
+        size_t rl = tg_cfg.root_len[i];
+        if (len >= rl && memcmp(root, tg_cfg.roots[i], rl) == 0 && (len == rl || root[rl] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
+static int supervisor_matches(const struct tg_rec_header *h)
+{
+    return !only_supervisor.pid ||
+           (h->supervisor.pid == only_supervisor.pid && h->supervisor.start_ticks == only_supervisor.start_ticks);
+}
+
+/* Reaps one record, with the rights of its owner. */
+static void reap_one(int dfd, const char *name, struct totals *t, int quiet)
+{
+    static char buf[1 << 20];
+    struct tg_rec_reader r;
+    if (tg_rr_open(&r, dfd, name, buf, sizeof buf) < 0) {
+        if (strstr(r.why, "cannot be opened") == NULL || !quiet)
+            fprintf(stderr, "tmpguard: skipped record %s/%s: %s\n", state_dir, name, r.why);
+        tg_rr_close(&r);
+        t->refused++;
+        return;
+    }
+    struct tg_rec_header h = r.h;
+    int roots_ok = 1;
+    for (int i = 0; i < r.nroots; i++)
+        roots_ok &= root_allowed(r.root[i], r.root_len[i]);
+    tg_rr_close(&r);
+    if (!supervisor_matches(&h))
+        return;
+    if (!roots_ok) {
+        fprintf(stderr, "tmpguard: skipped record %s/%s: it claims temp roots outside %s\n", state_dir, name,
+                "the reaper's (TMPGUARD_ROOTS or the defaults)");
+        t->refused++;
+        return;
+    }
+    long tick = (long)getauxval(AT_CLKTCK);
+    /* Everything the process created changed status after it started (2 s for the clock's grain). */
+    struct tg_rm_guard guard = {
+        .uid = h.uid,
+        .not_before_ns = (boot_time() + (long long)(h.start_ticks / (uint64_t)(tick > 0 ? tick : 100)) - 2) *
+                         1000000000LL,
+    };
+    struct tg_reap_opts opts = {.dry = dry_run, .ending = NULL, .guard = &guard, .report = report, .arg = t};
+    enum tg_reap_result res;
+    if (getuid() == 0 && h.uid != 0) {
+        /* Root reaping another user's record acts with that user's rights only: it never removes
+         * what that user could not remove. */
+        int pfd[2];
+        if (pipe(pfd) < 0)
+            return;
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(pfd[0]);
+            struct passwd *pw = getpwuid(h.uid);
+            gid_t gid = pw ? pw->pw_gid : (gid_t)h.uid;
+            if ((pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) < 0 || setresgid(gid, gid, gid) < 0 ||
+                setresuid(h.uid, h.uid, h.uid) < 0)
+                _exit(3);
+            struct totals mine = {0, 0, 0, 0, 0};
+            opts.arg = &mine;
+            res = tg_reap_record(dfd, name, &opts, &r, buf, sizeof buf);
+            if (res == TG_REAP_REFUSED)
+                fprintf(stderr, "tmpguard: skipped record %s/%s: %s\n", state_dir, name, r.why);
+            mine.records = res == TG_REAP_DONE || res == TG_REAP_KEPT;
+            mine.refused = res == TG_REAP_REFUSED;
+            mine.live = res == TG_REAP_ALIVE;
+            fflush(stdout);
+            if (write(pfd[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
+                _exit(4);
+            _exit(0);
+        }
+        close(pfd[1]);
+        struct totals got;
+        if (pid > 0 && read(pfd[0], &got, sizeof got) == (ssize_t)sizeof got) {
+            t->files += got.files;
+            t->bytes += got.bytes;
+            t->records += got.records;
+            t->refused += got.refused;
+            t->live += got.live;
+        }
+        close(pfd[0]);
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+        return;
+    }
+    res = tg_reap_record(dfd, name, &opts, &r, buf, sizeof buf);
+    if (res == TG_REAP_REFUSED) {
+        fprintf(stderr, "tmpguard: skipped record %s/%s: %s\n", state_dir, name, r.why);
+        t->refused++;
+    } else if (res == TG_REAP_ALIVE) {
+        t->live++;
+    } else {
+        t->records++;
+    }
+}
+
+/* Reaps every record of a dead process in the state directory (those of SUPERVISOR only, if set). */
+static struct totals reap_all(int quiet)
+{
+    struct totals t = {0, 0, 0, 0, 0};
+    int dfd = open_state_dir(quiet);
+    if (dfd < 0)
+        return t;
+    DIR *d = fdopendir(dup(dfd));
+    for (struct dirent *de; d && (de = readdir(d));)
+        if (is_record_name(de->d_name))
+            reap_one(dfd, de->d_name, &t, quiet);
+    if (d)
+        closedir(d);
+    close(dfd);
+    fflush(stdout);
+    return t;
+}
+
+static int cmd_reap(void)
+{
+    say = stdout;
+    struct totals t = reap_all(0);
+    printf("%s %llu files, %llu bytes, from %llu records%s\n", dry_run ? "would remove" : "removed", t.files,
+           t.bytes, t.records, t.refused ? " (some records skipped, see above)" : "");
+    return 0;
+}
+
+/* ---- status --------------------------------------------------------------------------------- */
+
+static int cmd_status(int pid)
+{
+    int dfd = open_state_dir(1);
+    if (dfd < 0) {
+        printf("no process holds temp files\n");
+        return 0;
+    }
+    static char buf[1 << 20];
+    DIR *d = fdopendir(dup(dfd));
+    int shown = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long now_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (!is_record_name(de->d_name))
+            continue;
+        struct tg_rec_reader r;
+        if (tg_rr_open(&r, dfd, de->d_name, buf, sizeof buf) < 0) {
+            tg_rr_close(&r);
+            continue;
+        }
+        struct tg_proc_id owner = {.pid = r.h.pid, .gen = 0, .start_ticks = r.h.start_ticks};
+        if ((pid && r.h.pid != pid) || !tg_proc_alive(&owner)) {
+            tg_rr_close(&r);
+            continue;
+        }
+        unsigned long long n = 0, bytes = 0;
+        long long oldest = 0;
+        const struct tg_rec_entry *e;
+        while (tg_rr_next(&r, &e) == 1) {
+            struct stat st;
+            if (lstat(e->path, &st) < 0 || (uint64_t)st.st_ino != e->ino || (uint64_t)st.st_dev != e->dev)
+                continue;
+            n++;
+            bytes += (unsigned long long)st.st_size;
+            if (!oldest || e->ctime_ns < oldest)
+                oldest = e->ctime_ns;
+            if (pid)
+                printf("%s\t%llu bytes\t%llds old\n", e->path, (unsigned long long)st.st_size,
+                       (now_ns - e->ctime_ns) / 1000000000LL);
+        }
+        tg_rr_close(&r);
+        if (!n)
+            continue;
+        char comm[64] = "?", path[64];
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)owner.pid);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        if (!shown++ && !pid)
+            printf("%-8s %-16s %8s %12s %10s\n", "PID", "COMMAND", "FILES", "BYTES", "OLDEST");
+        if (!pid)
+            printf("%-8d %-16s %8llu %12llu %9llds\n", (int)owner.pid, comm, n, bytes,
+                   (now_ns - oldest) / 1000000000LL);
+    }
+    if (d)
+        closedir(d);
+    close(dfd);
+    if (!shown)
+        printf(pid ? "process %d holds no temp files\n" : "no process holds temp files\n", pid);
+    return 0;
+}
+
+/* ---- run: the supervising launcher ----------------------------------------------------------- */
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+static int cmd_run(const char *lib, char **argv)
+{
+    /* The command's output is the user's: the launcher reports only when asked to log. */
+    say = tg_cfg.log_level >= TG_LOG_INFO ? stderr : NULL;
+    pid_t self = getpid();
+    struct tg_proc_id me = {.pid = self, .gen = 0, .start_ticks = tg_proc_start_ticks(self)};
+    char tag[64];
+    snprintf(tag, sizeof tag, "%d:%llu", (int)self, (unsigned long long)me.start_ticks);
+    setenv("TMPGUARD_SUPERVISOR", tag, 1);
+    only_supervisor = me;
+
+    sigset_t set, old;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaddset(&set, forwarded[i]);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &old);
+
+    pid_t child = fork();
+    if (child < 0) {
+        perror("tmpguard: fork");
+        return 127;
+    }
+    if (child == 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        /* The caller's own preload, which the launcher kept out of its own way. */
+        const char *pre = getenv("TMPGUARD_OUTER_PRELOAD");
+        char *both = malloc(strlen(lib) + (pre ? strlen(pre) : 0) + 2);
+        sprintf(both, pre && *pre ? "%s:%s" : "%s", lib, pre);
+        setenv("LD_PRELOAD", both, 1);
+        unsetenv("TMPGUARD_OUTER_PRELOAD");
+        execvp(argv[0], argv);
+        fprintf(stderr, "tmpguard: %s: %s\n", argv[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+
+    int status = 0;
+    struct timespec tick = {2, 0};
+    for (;;) {
+        siginfo_t si;
+        int sig = sigtimedwait(&set, &si, &tick);
+        if (sig == SIGCHLD || sig < 0) {
+            pid_t w = waitpid(child, &status, WNOHANG);
+            if (w == child)
+                break;
+            if (sig < 0)
+                reap_all(1); /* every two seconds: a worker killed by the OOM killer goes now */
+        } else {
+            kill(child, sig);
+        }
+    }
+    /* The command is over: whatever its tree left in records is due now. */
+    reap_all(1);
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        struct rlimit nocore = {0, 0};
+        setrlimit(RLIMIT_CORE, &nocore); /* the command dumped its core already, if any */
+        signal(sig, SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        raise(sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        return 128 + sig;
+    }
+    return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    /* The roots and the state directory, as the shim would see them. */
+    tg_config_load(NULL);
+    if (tg_cfg.mode == TG_MODE_OFF)
+        tg_config_load_paths();
+    state_dir = tg_cfg.state_dir;
+    const char *cmd = argv[1], *lib = NULL;
+    int i = 2, pid = 0;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        } else if (!strcmp(argv[i], "--dry-run")) {
+            dry_run = 1;
+        } else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
+            state_dir = argv[++i];
+            setenv("TMPGUARD_STATE_DIR", state_dir, 1); /* for the shims below a launcher */
+        } else if (!strcmp(argv[i], "--lib") && i + 1 < argc) {
+            lib = argv[++i];
+        } else if (!strcmp(argv[i], "--supervisor") && i + 1 < argc) {
+            unsigned long long s;
+            int p;
+            if (sscanf(argv[++i], "%d:%llu", &p, &s) != 2)
+                usage();
+            only_supervisor.pid = p;
+            only_supervisor.start_ticks = s;
+        } else if (!strcmp(cmd, "status") && argv[i][0] >= '0' && argv[i][0] <= '9') {
+            pid = atoi(argv[i]);
+        } else {
+            fprintf(stderr, "tmpguard: %s: unknown argument '%s'\n", cmd, argv[i]);
+            usage();
+        }
+    }
+    if (!strcmp(cmd, "reap"))
+        return cmd_reap();
+    if (!strcmp(cmd, "status"))
+        return cmd_status(pid);
+    if (!strcmp(cmd, "run") && lib && i < argc)
+        return cmd_run(lib, argv + i);
+    usage();
+}
