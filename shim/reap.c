@@ -65,8 +65,10 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
     struct tg_parent pc;
     tg_parent_init(&pc);
     int left_files = 0, left_dirs = 0, more_dirs = 0;
-    for (int pass = 0; pass < 16; pass++) {
+    int first = o->phase == TG_REAP_DIRS ? 1 : 0;
+    for (int pass = first; pass < 16; pass++) {
         int progress = 0;
+        unsigned idx = 0;
         left_dirs = 0;
         if (tg_rr_open(r, dfd, name, buf, bufsz) < 0) {
             tg_rr_close(r);
@@ -78,6 +80,8 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
         while ((got = tg_rr_next(r, &e)) == 1) {
             int plain_dir = S_ISDIR(e->mode) && e->kind != TG_K_MKDTEMP;
             int prot = protected_by_heir(&h, e, o, alive);
+            if (pass == 0 && o->stride && idx++ % o->stride != o->offset)
+                continue;
             if (pass == 0 && (prot || plain_dir)) {
                 left_files += prot;
                 more_dirs |= plain_dir && !prot;
@@ -99,14 +103,14 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
             tg_parent_close(&pc);
             return pass == 0 ? TG_REAP_REFUSED : TG_REAP_KEPT;
         }
-        if (pass == 0 ? !more_dirs : (!progress || o->dry))
+        if (pass == 0 ? (!more_dirs || o->phase == TG_REAP_FILES) : (!progress || o->dry))
             break;
     }
     int left = left_files + left_dirs;
     tg_parent_close(&pc);
     if (left)
         return TG_REAP_KEPT;
-    if (!o->dry)
+    if (!o->dry && !o->keep_record)
         tg_unlinkat(dfd, name, 0);
     return TG_REAP_DONE;
 }

@@ -16,7 +16,16 @@ struct tg_reap_opts {
     /* Told of each entry that is removed, would be, or is left (may be NULL). */
     void (*report)(const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes, void *arg);
     void *arg;
+    /* Splitting the work (the reaper runs two threads over a large record): only files and
+     * mkdtemp trees (TG_REAP_FILES) or only plain directories (TG_REAP_DIRS), only entries whose
+     * index is OFFSET modulo STRIDE (stride 0: all), and the record left in place (KEEP_RECORD). */
+    int phase;
+    unsigned stride, offset;
+    int keep_record;
 };
+#define TG_REAP_ALL 0
+#define TG_REAP_FILES 1
+#define TG_REAP_DIRS 2
 
 enum tg_reap_result {
     TG_REAP_ALIVE,    /* its process (or, for a handed record, an heir) lives: untouched */

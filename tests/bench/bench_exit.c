@@ -1,7 +1,8 @@
 /* Exit cleanup of many outstanding temp files, against rm -rf on the same set.
  *
  *   tg-bench-exit make N DIR       creates N files in DIR with mkstemp, writes the time on stdout
- *                                  and exits with status 1, leaving every file in place
+ *                                  and exits with status 1, leaving every file in place (with
+ *                                  BENCH_KILL set it kills itself with SIGKILL instead)
  *   tg-bench-exit shim N DIR LIB   runs `make` with LD_PRELOAD=LIB; prints the seconds from the
  *                                  child's time stamp until waitpid returns: the shim's removal
  *                                  at exit and the process teardown
@@ -11,6 +12,8 @@
  * Both parents fail (status 1) when the files are not all gone afterwards: a rate for a removal
  * that did not happen would be meaningless. */
 #include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -40,6 +43,9 @@ static int make(long n, const char *dir)
     int m = snprintf(line, sizeof line, "%.9f\n", bench_now());
     if (write(1, line, (size_t)m) != m)
         return 2;
+    /* BENCH_KILL: die as the OOM killer kills, leaving the files and the record to the reaper. */
+    if (getenv("BENCH_KILL"))
+        raise(SIGKILL);
     /* Status 1: a failed run, whose temp files the shim removes whatever the policy for outputs. */
     exit(1);
 }
