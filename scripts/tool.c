@@ -387,6 +387,65 @@ static int cmd_status(int pid)
 
 /* ---- run: the supervising launcher ----------------------------------------------------------- */
 
+/* Is PID on its way out: exiting already, or with a SIGKILL pending? */
+static int dying(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int out = 0;
+    while (!out && fgets(line, sizeof line, f)) {
+        unsigned long long mask;
+        char state;
+        if (sscanf(line, "State: %c", &state) == 1)
+            out = state == 'Z' || state == 'X';
+        else if (sscanf(line, "ShdPnd: %llx", &mask) == 1 || sscanf(line, "SigPnd: %llx", &mask) == 1)
+            out = (mask >> (SIGKILL - 1)) & 1;
+    }
+    fclose(f);
+    if (!out) {
+        /* PF_EXITING in the flags field (the 9th of /proc/PID/stat). */
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        f = fopen(path, "r");
+        char buf[1024];
+        if (f && fgets(buf, sizeof buf, f)) {
+            char *p = strrchr(buf, ')');
+            unsigned long flags;
+            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
+                out = (flags & 0x4) != 0;
+        }
+        if (f)
+            fclose(f);
+    }
+    return out;
+}
+
+/* Whether a record of this launcher's tree belongs to a process that is still dying. */
+static int tree_dying(void)
+{
+    static char buf[16384];
+    int dfd = open_state_dir(1), found = 0;
+    if (dfd < 0)
+        return 0;
+    DIR *d = fdopendir(dup(dfd));
+    for (struct dirent *de; d && !found && (de = readdir(d));) {
+        struct tg_rec_reader r;
+        if (!is_record_name(de->d_name) || tg_rr_open_header(&r, dfd, de->d_name, buf, sizeof buf) < 0) {
+            tg_rr_close(&r);
+            continue;
+        }
+        struct tg_proc_id owner = {.pid = r.h.pid, .gen = 0, .start_ticks = r.h.start_ticks};
+        found = supervisor_matches(&r.h) && tg_proc_alive(&owner) && dying(r.h.pid);
+        tg_rr_close(&r);
+    }
+    if (d)
+        closedir(d);
+    close(dfd);
+    return found;
+}
+
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
 static int cmd_run(const char *lib, char **argv)
@@ -440,8 +499,16 @@ static int cmd_run(const char *lib, char **argv)
             kill(child, sig);
         }
     }
-    /* The command is over: whatever its tree left in records is due now. */
-    reap_all(1);
+    /* The command is over: whatever its tree left in records is due now.  Descendants killed
+     * with it may still be dying (a process freeing a large heap takes a while): their records
+     * are taken as they finish, for ten seconds at most. */
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    for (int i = 0; i < 100; i++) {
+        reap_all(1);
+        if (!tree_dying())
+            break;
+        nanosleep(&pause, NULL);
+    }
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         struct rlimit nocore = {0, 0};

@@ -97,7 +97,9 @@ void proc_start(struct proc *p, struct fx *f, int shim, const char *cwd, const c
         snprintf(e[n], sizeof e[0], "TMPGUARD_STATE_DIR=%s", f->state);
         envp[n] = e[n], n++;
         if (shim && shim_enabled()) {
-            snprintf(e[n], sizeof e[0], "LD_PRELOAD=%s", env_or_die("TG_LIB"));
+            /* TG_PRELOAD (the sanitize setup: ASan's runtime, then the sanitized library) wins. */
+            const char *pre = getenv("TG_PRELOAD");
+            snprintf(e[n], sizeof e[0], "LD_PRELOAD=%s", pre && *pre ? pre : env_or_die("TG_LIB"));
             envp[n] = e[n], n++;
         }
         for (const char *keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONPATH", NULL}, **k = keep; *k; k++)

@@ -38,6 +38,11 @@ static const struct ending endings[] = {
 
 enum rule { ENDS, FAILS, NEVER };
 
+/* The victim to run: the plain one, or the one built with -D_FILE_OFFSET_BITS=64 and
+ * -D_FORTIFY_SOURCE=3, which binds open64, mkstemp64, fopen64... and the __*_chk entry points. */
+static const char *victim_bin;
+static const char *victim(void) { return victim_bin ? victim_bin : victim_path(); }
+
 /* Runs API in DIR with every ending; checks the status and whether the creation is left. */
 static void matrix(const char *api, const char *dir, enum rule rule, int fill)
 {
@@ -46,7 +51,7 @@ static void matrix(const char *api, const char *dir, enum rule rule, int fill)
         struct run r;
         const char *argv[12];
         int n = 0;
-        argv[n++] = victim_path();
+        argv[n++] = victim();
         argv[n++] = "create";
         argv[n++] = api;
         argv[n++] = dir;
@@ -237,3 +242,23 @@ static void tmpfile_case(const char *api)
 
 Test(contract, tmpfile) { tmpfile_case("tmpfile"); }
 Test(contract, tmpfile64) { tmpfile_case("tmpfile64"); }
+
+/* The same contract for a program built the way distributions build them (large files, fortified):
+ * its calls reach the *64 symbols and the fortified entry points. */
+Test(contract, lfs_fortified_build)
+{
+    victim_bin = getenv("TG_VICTIM64");
+    cr_assert(victim_bin, "TG_VICTIM64 not set");
+    const char *scratch[] = {"mkstemp", "mkostemp", "mkstemps", "mkdtemp"};
+    for (size_t i = 0; i < 4; i++) {
+        matrix(scratch[i], f.root, ENDS, 0);
+        matrix(scratch[i], f.out, FAILS, 0);
+    }
+    const char *outputs[] = {"open", "openat", "creat", "fopen", "freopen", "mkdir"};
+    for (size_t i = 0; i < 6; i++) {
+        matrix(outputs[i], f.root, FAILS, 0);
+        matrix(outputs[i], f.out, NEVER, 0);
+    }
+    matrix("excl", f.root, ENDS, 0);
+    victim_bin = NULL;
+}
