@@ -33,6 +33,7 @@
 static const char *state_dir;
 static int dry_run;
 static FILE *say; /* where removals are reported: stdout for reap, nowhere (or the log) for run */
+static int dir_refused; /* the state directory exists but could not be used */
 static struct tg_proc_id only_supervisor; /* pid 0: every record */
 
 static void usage(void)
@@ -51,12 +52,15 @@ static int open_state_dir(int quiet_if_missing)
 {
     struct stat st;
     if (lstat(state_dir, &st) < 0) {
+        if (errno != ENOENT)
+            dir_refused = 1;
         if (!(quiet_if_missing && errno == ENOENT))
             fprintf(stderr, "tmpguard: state directory %s: %s\n", state_dir, strerror(errno));
         return -1;
     }
     if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 ||
         (st.st_uid != getuid() && getuid() != 0)) {
+        dir_refused = 1;
         fprintf(stderr, "tmpguard: state directory %s refused: it must be a directory (not a symlink) of its "
                         "user with mode 0700\n",
                 state_dir);
@@ -295,7 +299,7 @@ static void reap_one(int dfd, const char *name, struct totals *t, int quiet)
 static struct totals reap_all(int quiet)
 {
     struct totals t = {0, 0, 0, 0, 0};
-    int dfd = open_state_dir(quiet);
+    int dfd = open_state_dir(1); /* no state directory: nothing was ever recorded */
     if (dfd < 0)
         return t;
     DIR *d = fdopendir(dup(dfd));
@@ -309,13 +313,15 @@ static struct totals reap_all(int quiet)
     return t;
 }
 
+/* Exit status 0 when everything found could be dealt with; 1 when the state directory or a record
+ * was refused (a cron job should hear of it); a missing state directory is nothing to reap. */
 static int cmd_reap(void)
 {
     say = stdout;
     struct totals t = reap_all(0);
     printf("%s %llu files, %llu bytes, from %llu records%s\n", dry_run ? "would remove" : "removed", t.files,
            t.bytes, t.records, t.refused ? " (some records skipped, see above)" : "");
-    return 0;
+    return dir_refused || t.refused ? 1 : 0;
 }
 
 /* ---- status --------------------------------------------------------------------------------- */
