@@ -32,6 +32,7 @@ void tg_reg_unlock_after_fork(void);
 static struct {
     pid_t pid;
     uint32_t gen;
+    int64_t when_ns; /* CLOCK_REALTIME at the fork, to compare with an inherited entry's ctime */
 } ring[RING];
 
 /* This process may be named as an heir in another record: a child of a process that tracked files,
@@ -43,8 +44,11 @@ static struct tg_proc_id handoff_parent;
 void tg_forked(pid_t child)
 {
     uint32_t gen = atomic_fetch_add(&tg_fork_count, 1) + 1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     ring[(gen - 1) % RING].pid = child;
     ring[(gen - 1) % RING].gen = gen;
+    ring[(gen - 1) % RING].when_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     if (tg_reg_pid && tg_reg_pid == tg_getpid()) {
         struct tg_rec_header *h = tg_rec_header();
         struct tg_proc_id id = {.pid = child, .gen = gen, .start_ticks = tg_proc_start_ticks(child)};
@@ -189,6 +193,41 @@ static void hand_over(const struct owned *o)
     h->flags |= TG_REC_ENDED;
 }
 
+/* An inherited entry stays while a child of this process, forked after the entry was made, is
+ * alive: `f=$(mktemp); daemon --config "$f" &; exit` must not pull the file from under the daemon. */
+static int child_may_use(const struct tg_rec_entry *e, void *arg)
+{
+    (void)arg;
+    uint32_t count = atomic_load(&tg_fork_count);
+    for (uint32_t i = 0; i < RING && i < count; i++)
+        if (ring[i].pid > 0 && ring[i].when_ns >= e->ctime_ns && child_alive(ring[i].pid))
+            return 1;
+    return 0;
+}
+
+/* Entries kept for this process's children: the children become heirs of that record, so that it
+ * is reaped when they are gone and not before. */
+static void pass_on(int dfd, const char *name)
+{
+    int fd = tg_openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    struct tg_rec_header h;
+    if (fd < 0)
+        return;
+    if (TG_SYS(SYS_pread64, fd, &h, sizeof h, 0) == (long)sizeof h && memcmp(h.magic, TG_REC_MAGIC, 8) == 0) {
+        uint32_t count = atomic_load(&tg_fork_count);
+        for (uint32_t i = 0; i < RING && i < count; i++) {
+            if (ring[i].pid <= 0 || !child_alive(ring[i].pid))
+                continue;
+            struct tg_proc_id id = {.pid = ring[i].pid, .gen = UINT32_MAX,
+                                    .start_ticks = tg_proc_start_ticks(ring[i].pid)};
+            h.heirs[h.nheirs % TG_MAX_HEIRS] = id;
+            h.nheirs++;
+        }
+        TG_SYS(SYS_pwrite64, fd, &h, sizeof h, 0);
+    }
+    tg_close(fd);
+}
+
 /* Records left by processes that named this one as their heir (a daemon's parent, mktemp for its
  * shell): this process's end is theirs too. */
 static void inherit(void)
@@ -204,7 +243,7 @@ static void inherit(void)
     char dents[2048], buf[8192];
     struct tg_rec_reader r;
     struct tg_reap_opts opts = {.dry = tg_cfg.mode == TG_MODE_AUDIT, .ending = &me, .guard = NULL,
-                                .report = NULL, .arg = NULL};
+                                .report = NULL, .arg = NULL, .keep = child_may_use};
     long n;
     while ((n = tg_getdents64(dfd, dents, sizeof dents)) > 0) {
         for (long off = 0; off < n;) {
@@ -213,7 +252,8 @@ static void inherit(void)
             size_t l = strlen(d->d_name);
             if (l < 5 || memcmp(d->d_name + l - 4, ".rec", 4) != 0)
                 continue;
-            tg_reap_record(dfd, d->d_name, &opts, &r, buf, sizeof buf);
+            if (tg_reap_record(dfd, d->d_name, &opts, &r, buf, sizeof buf) == TG_REAP_KEPT && !opts.dry)
+                pass_on(dfd, d->d_name);
         }
     }
     tg_close(dfd);

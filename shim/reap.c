@@ -79,7 +79,7 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
         int got;
         while ((got = tg_rr_next(r, &e)) == 1) {
             int plain_dir = S_ISDIR(e->mode) && e->kind != TG_K_MKDTEMP;
-            int prot = protected_by_heir(&h, e, o, alive);
+            int prot = protected_by_heir(&h, e, o, alive) || (o->keep && o->keep(e, o->arg));
             if (pass == 0 && o->stride && idx++ % o->stride != o->offset)
                 continue;
             if (pass == 0 && (prot || plain_dir)) {

@@ -22,6 +22,9 @@ struct tg_reap_opts {
     int phase;
     unsigned stride, offset;
     int keep_record;
+    /* The ending heir may still need E for a process of its own (a child it forked after E was
+     * made): then E stays.  May be NULL. */
+    int (*keep)(const struct tg_rec_entry *e, void *arg);
 };
 #define TG_REAP_ALL 0
 #define TG_REAP_FILES 1

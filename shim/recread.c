@@ -114,6 +114,8 @@ int tg_rr_open(struct tg_rec_reader *r, int dfd, const char *name, char *buf, si
         r->root_len[r->nroots++] = l;
         if (!end)
             break;
+        if (end[1] == '\0')
+            return refuse(r, "bad root in the roots block");
         *end = '\0';
         s = end + 1;
     }
@@ -158,7 +160,11 @@ int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **out)
         if (len == 0 || len >= 4096 || tg_rec_cells_for((uint32_t)len) != cells)
             return refuse(r, "path length does not fit its block");
         e = (const struct tg_rec_entry *)window(r, (uint64_t)c * TG_CELL, (size_t)cells * TG_CELL);
-        if (!e || e->path[len] != '\0' || strlen(e->path) != len || !normal_abs(e->path, len))
+        /* A second read may see another file than the first (its owner still writing, or a
+         * hostile one rewriting it): what was checked must still be what is there. */
+        if (!e || e->cells != cells || e->pathlen != len || atomic_load(&((struct tg_rec_entry *)e)->state) != state)
+            return refuse(r, "record changed while being read");
+        if (e->path[len] != '\0' || strlen(e->path) != len || !normal_abs(e->path, len))
             return refuse(r, "path is not an absolute normalised path");
         if (e->owner != r->h.pid)
             return refuse(r, "entry of another process");

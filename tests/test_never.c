@@ -197,3 +197,34 @@ Test(never, outside_roots_only_template_files)
               "outside the roots only the mkstemp family and mkdtemp are ever removed");
     cr_expect_not(exists(r.created[3]), "mkstemp outside the roots goes when the owner fails");
 }
+
+static int wait_count(const char *dir, int want)
+{
+    int n = -1;
+    for (int i = 0; i < 400 && (n = count_below(dir)) != want; i++)
+        usleep(25000);
+    return n;
+}
+
+/* Two children forked after the files were made, the parent gone: the files stay while either
+ * child lives (neither the first child's end nor the reaper may take them), and go with the last. */
+Test(never, handed_over_to_two_children)
+{
+    char gate_a[400], gate_b[400], reaper[4200];
+    snprintf(gate_a, sizeof gate_a, "%s/gate-a", f.out);
+    snprintf(gate_b, sizeof gate_b, "%s/gate-b", f.out);
+    snprintf(reaper, sizeof reaper, "%s", src_path("scripts/tmpguard"));
+    struct run r;
+    VICTIM(&f, &r, "create", "mkdtemp", f.root, "fill", "@", "create", "mkstemp", f.root, "hold", gate_a, "hold",
+           gate_b, "exit", "0");
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    int all = count_below(f.root);
+    cr_assert_gt(all, 0);
+    RUN(&f, 0, NULL, NULL, &r, reaper, "reap");
+    cr_expect_eq(count_below(f.root), all, "the reaper took files that living heirs may use: %s", r.out);
+    put(gate_a, "go");
+    usleep(300000);
+    cr_expect_eq(wait_count(f.root, all), all, "the first child's end took files its sibling may use");
+    put(gate_b, "go");
+    cr_expect_eq(wait_count(f.root, 0), 0, "the last heir ended; its inherited files should be gone");
+}

@@ -478,3 +478,36 @@ Test(programs, python_output_named_on_command_line_kept)
     expect_content(out, "result\n");
     cr_expect_eq(count_below(f.root), 1, "only out.txt should be left, found %d", count_below(f.root));
 }
+
+/* Rule: a script's mktemp file stays while a background job the script started after it may still
+ * read it, even though the script itself has ended; once the job is done, the reaper takes it. */
+Test(programs, sh_mktemp_file_outlives_script_for_its_job)
+{
+    NEED("sh");
+    NEED("mktemp");
+    NEED("sleep");
+    NEED("cat");
+    char out[400], gate[400], script[2000];
+    snprintf(out, sizeof out, "%s/job-out", f.out);
+    snprintf(gate, sizeof gate, "%s/gate", f.out);
+    snprintf(script, sizeof script,
+             "f=$(mktemp) || exit 1; echo data >\"$f\"; "
+             "( while [ ! -e '%s' ]; do sleep 0.05; done; cat \"$f\" >'%s' ) </dev/null >/dev/null 2>&1 & exit 0",
+             gate, out);
+    RUN(&f, 1, NULL, NULL, &r, "sh", "-c", script);
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    put(gate, "go");
+    char *c = NULL;
+    for (int i = 0; i < 400 && !(c && *c); i++) {
+        free(c);
+        usleep(25000);
+        c = slurp(out);
+    }
+    cr_expect(c && strcmp(c, "data\n") == 0, "the background job lost the script's mktemp file: \"%s\"",
+              c ? c : "(no output)");
+    free(c);
+    /* The job has ended (it wrote its output last); the next reap removes the file. */
+    usleep(200000);
+    RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "reap");
+    cr_expect_eq(count_below(f.root), 0, "left after the job and a reap: %d; %s%s", count_below(f.root), r.out, r.err);
+}

@@ -12,6 +12,7 @@
  *   victim check P               exit 99 at once if P does not exist
  *   victim note ARG              nothing: ARG is just on the command line
  *   victim daemon-check P OUT    fork; the child waits 1 s, writes "ok"/"missing" for P into OUT
+ *   victim hold GATE             fork; the child waits (20 s at most) for the file GATE, then exits
  *   victim sigview SIG           print "sigview DFL|IGN|handler"
  *   victim errno-check DIR       print the errno of calls that must fail, for comparison
  *   endings: exit N | return N | _exit N | _Exit N | abort | segv | raise SIG |
@@ -304,6 +305,20 @@ int main(int argc, char **argv)
                 _exit(0);
             }
             i += 2;
+        }
+        else if (!strcmp(w, "hold")) {
+            pid_t p = fork();
+            if (p < 0) die("fork");
+            if (p == 0) {
+                /* a daemon lets go of its parent's output (the harness waits for it to close) */
+                int nul = open("/dev/null", O_RDWR);
+                dup2(nul, 1);
+                dup2(nul, 2);
+                for (int k = 0; k < 2000 && access(a1, F_OK) != 0; k++)
+                    usleep(10000);
+                _exit(0);
+            }
+            i += 1;
         }
         else if (!strcmp(w, "sigview")) {
             struct sigaction sa;
