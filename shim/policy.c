@@ -32,6 +32,10 @@ static int is_normal(const char *p, size_t *len)
     *len = n;
     if (n > 1 && p[n - 1] == '/')
         return 0;
+    /* Two vectorised searches settle nearly every path; "/." also matches a dot-file, which the
+     * careful scan below then lets through. */
+    if (!strstr(p, "//") && !strstr(p, "/."))
+        return 1;
     for (const char *s = p; (s = strchr(s, '/')) != NULL; s++) {
         const char *c = s + 1;
         if (*c == '/' || (*c == '.' && (c[1] == '/' || c[1] == '\0' || (c[1] == '.' && (c[2] == '/' || c[2] == '\0')))))

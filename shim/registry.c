@@ -1,7 +1,7 @@
 #include "registry.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +20,24 @@ int tg_reg_pid;
 
 #define MAX_CELLS (1u + (TG_PATH_MAX + TG_CELL) / TG_CELL)
 
-/* Everything below is touched only by threads that are inside, under `lock`. */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Everything below is touched only by threads that are inside, under `lock`: a spinlock, since it
+ * is held for a few hundred instructions at most (no system call but when the record grows) and
+ * an uncontended pthread mutex costs as much again as the work it guards. */
+static _Atomic int lock;
+
+static void lock_take(void)
+{
+    for (int spins = 0; atomic_exchange_explicit(&lock, 1, memory_order_acquire); spins++) {
+        if (spins > 100)
+            sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+        else
+            __builtin_ia32_pause();
+#endif
+    }
+}
+
+static void lock_drop(void) { atomic_store_explicit(&lock, 0, memory_order_release); }
 static int ready;                    /* the record exists */
 static int failed;                   /* the record could not be made: track nothing */
 static uint32_t *buckets;            /* cell of the first entry per hash bucket, 0 = none */
@@ -168,7 +184,7 @@ static uint32_t carve(uint32_t cells, struct tg_rec_entry **out)
 void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when)
 {
     int saved = errno;
-    pthread_mutex_lock(&lock);
+    lock_take();
     struct tg_rec_entry *e = NULL;
     uint32_t cell = 0;
     if (len < TG_PATH_MAX && ensure_ready() == 0)
@@ -196,7 +212,7 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
             tg_log(TG_LOG_DEBUG, "tracking ", abs, NULL);
         }
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop();
     if (!cell && !failed)
         tg_log(TG_LOG_WARN, "not tracking ", abs, " (no room in the registry)", NULL);
     errno = saved;
@@ -205,7 +221,7 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
 void tg_reg_forget(const char *abs, size_t len)
 {
     uint32_t h = hash_last(abs, len);
-    pthread_mutex_lock(&lock);
+    lock_take();
     if (nbuckets) {
         uint32_t *prev = &buckets[h & (nbuckets - 1)];
         for (uint32_t c = *prev; c;) {
@@ -228,7 +244,7 @@ void tg_reg_forget(const char *abs, size_t len)
             c = e->link;
         }
     }
-    pthread_mutex_unlock(&lock);
+    lock_drop();
 }
 
 int tg_reg_may_hold(const char *path)
@@ -297,7 +313,7 @@ void tg_reg_after_fork_child(void)
 {
     /* Runs in the child of fork(), single-threaded, before fork returns: the parent's record stays
      * the parent's, the index copy is freed, the lock is made fresh. */
-    pthread_mutex_init(&lock, NULL);
+    atomic_store(&lock, 0);
     tg_rec_drop();
     free(buckets);
     buckets = NULL;
@@ -314,5 +330,5 @@ void tg_reg_after_fork_child(void)
 }
 
 /* fork() must not copy the lock while another thread holds it. */
-void tg_reg_lock_for_fork(void) { pthread_mutex_lock(&lock); }
-void tg_reg_unlock_after_fork(void) { pthread_mutex_unlock(&lock); }
+void tg_reg_lock_for_fork(void) { lock_take(); }
+void tg_reg_unlock_after_fork(void) { lock_drop(); }
