@@ -14,7 +14,7 @@ static char roots_buf[TG_MAX_ROOTS * 256 + TG_PATH_MAX];
 
 static void bad(const char *var, const char *value, const char *accepted)
 {
-    tg_say(var, "=", value, ": not understood; accepted: ", accepted, "; using the default", NULL);
+    tg_say(var, "=", value, ": not understood; accepted: ", accepted, "; using the default");
 }
 
 static int pick(const char *var, const char *accepted, const char *const names[], int n, int dflt)

@@ -142,7 +142,7 @@ static int remove_owned(const struct owned *o)
         if (!atomic_compare_exchange_strong(&e->state, &expect, TG_CLAIMED))
             continue;
         if (tg_remove_entry(e, &pc, 0, audit, NULL, NULL) == TG_WOULD)
-            tg_say("audit: would remove ", e->path, NULL);
+            tg_say("audit: would remove ", e->path);
         /* The index may be read only if this thread was not interrupted while changing it. */
         if (!audit && pc.fd >= 0 && pc.run == TG_BULK_AFTER && !tg_tls.in)
             tg_remove_bulk(&pc, find_owned, take_owned, (void *)o);
@@ -163,7 +163,7 @@ static int remove_owned(const struct owned *o)
                 continue;
             enum tg_outcome out = tg_remove_entry(e, &pc, 1, audit, NULL, NULL);
             if (out == TG_WOULD)
-                tg_say("audit: would remove ", e->path, NULL);
+                tg_say("audit: would remove ", e->path);
             else if (out == TG_REMOVED)
                 progress = 1;
             else if (out == TG_LEFT)
@@ -351,7 +351,7 @@ __attribute__((constructor)) static void tg_load(int argc, char **argv, char **e
     if (tg_cfg.mode == TG_MODE_OFF)
         return;
     if (tg_policy_init(argc, argv) < 0) {
-        tg_log(TG_LOG_WARN, "starting directory unknown; temp files are not tracked", NULL);
+        tg_log(TG_LOG_WARN, "starting directory unknown; temp files are not tracked");
         return;
     }
     pthread_atfork(fork_prepare, fork_parent, fork_child);

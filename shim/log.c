@@ -19,6 +19,8 @@ char *tg_fmt_u64(char *buf, unsigned long long v)
     return buf;
 }
 
+/* The line is built piece by piece with lengths and written with its length: no terminator is
+ * wanted, hence the NOLINTs (bugprone-not-null-terminated-result). */
 static void emit(const char *first, va_list ap)
 {
     char line[TG_PATH_MAX + 256];
@@ -27,16 +29,16 @@ static void emit(const char *first, va_list ap)
     const char *parts[2] = {"tmpguard[", tg_fmt_u64(num, (unsigned long long)tg_getpid())};
     for (int i = 0; i < 2; i++) {
         size_t n = strlen(parts[i]);
-        memcpy(line + len, parts[i], n);
+        memcpy(line + len, parts[i], n); // NOLINT(bugprone-not-null-terminated-result)
         len += n;
     }
-    memcpy(line + len, "]: ", 3);
+    memcpy(line + len, "]: ", 3); // NOLINT(bugprone-not-null-terminated-result)
     len += 3;
     for (const char *p = first; p; p = va_arg(ap, const char *)) {
         size_t n = strlen(p);
         if (n > sizeof line - 1 - len)
             n = sizeof line - 1 - len;
-        memcpy(line + len, p, n);
+        memcpy(line + len, p, n); // NOLINT(bugprone-not-null-terminated-result)
         len += n;
     }
     line[len++] = '\n';
@@ -65,7 +67,7 @@ void tg_log_at(enum tg_level level, ...)
     va_end(ap);
 }
 
-void tg_say(const char *first, ...)
+void tg_say_at(const char *first, ...)
 {
     va_list ap;
     va_start(ap, first);

@@ -4,16 +4,18 @@
 
 #include "config.h"
 
-/* Writes "tmpguard[PID]: " followed by the pieces, up to a NULL, and a newline, when the configured
- * level admits LEVEL.  Pieces are plain strings; use tg_fmt_u64 for numbers. */
+/* tg_log(LEVEL, "piece", "piece", ...) writes "tmpguard[PID]: " and the pieces and a newline, when the
+ * configured level admits LEVEL.  Pieces are plain strings; use tg_fmt_u64 for numbers.  The
+ * macros add the terminating null pointer (typed: a bare NULL may be an int in a variadic call). */
 void tg_log_at(enum tg_level level, ...);
 #define tg_log(level, ...)                                                                          \
     do {                                                                                           \
         if ((level) <= tg_cfg.log_level)                                                           \
-            tg_log_at((level), __VA_ARGS__);                                                       \
+            tg_log_at((level), __VA_ARGS__, (const char *)0);                                      \
     } while (0)
 /* Same, whatever the configured level: for messages the user asked for (audit, bad configuration). */
-void tg_say(const char *first, ...);
+void tg_say_at(const char *first, ...);
+#define tg_say(...) tg_say_at(__VA_ARGS__, (const char *)0)
 /* Formats V in decimal into BUF (at least 21 bytes) and returns BUF. */
 char *tg_fmt_u64(char *buf, unsigned long long v);
 

@@ -89,7 +89,7 @@ static int state_dir_ok(void)
         return 0;
     if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 07777) != 0700) {
         tg_log(TG_LOG_WARN, "state directory ", dir,
-               " is not a directory of this user with mode 0700; temp files are tracked in memory only", NULL);
+               " is not a directory of this user with mode 0700; temp files are tracked in memory only");
         return 0;
     }
     return 1;
@@ -99,13 +99,9 @@ static void set_rec_path(int pid)
 {
     /* tg_cfg.state_dir leaves room for the file name (config.c). */
     char num[21];
-    size_t n = strlen(tg_cfg.state_dir);
-    memcpy(rec_path, tg_cfg.state_dir, n);
-    rec_path[n++] = '/';
-    tg_fmt_u64(num, (unsigned)pid);
-    memcpy(rec_path + n, num, strlen(num));
-    n += strlen(num);
-    memcpy(rec_path + n, ".rec", 5);
+    char *p = stpcpy(rec_path, tg_cfg.state_dir);
+    *p++ = '/';
+    strcpy(stpcpy(p, tg_fmt_u64(num, (unsigned)pid)), ".rec");
 }
 
 /* A record at our name that is not ours (a dead process with the same pid): renamed to
@@ -113,13 +109,9 @@ static void set_rec_path(int pid)
 static void move_aside(unsigned long long n)
 {
     char aside[TG_PATH_MAX + 32], num[21];
-    size_t l = strlen(rec_path) - 4; /* without ".rec" */
-    memcpy(aside, rec_path, l);
-    aside[l++] = '-';
-    tg_fmt_u64(num, n);
-    memcpy(aside + l, num, strlen(num));
-    l += strlen(num);
-    memcpy(aside + l, ".rec", 5);
+    char *p = stpcpy(aside, rec_path) - 4; /* over ".rec" */
+    *p++ = '-';
+    strcpy(stpcpy(p, tg_fmt_u64(num, n)), ".rec");
     tg_renameat(AT_FDCWD, rec_path, AT_FDCWD, aside);
 }
 

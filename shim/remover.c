@@ -138,7 +138,7 @@ enum tg_outcome tg_remove_entry(const struct tg_rec_entry *e, struct tg_parent *
      * now at that path is somebody else's. */
     if ((uint64_t)st.st_dev != e->dev || (uint64_t)st.st_ino != e->ino ||
         (st.st_mode & S_IFMT) != (e->mode & S_IFMT)) {
-        tg_log(TG_LOG_INFO, "left ", path, ": no longer the object that was created", NULL);
+        tg_log(TG_LOG_INFO, "left ", path, ": no longer the object that was created");
         return TG_LEFT;
     }
     if (guard && (st.st_uid != guard->uid ||
@@ -168,7 +168,7 @@ enum tg_outcome tg_remove_entry(const struct tg_rec_entry *e, struct tg_parent *
         if (tg_unlinkat(pfd, name, 0) < 0)
             return TG_LEFT;
     }
-    tg_log(TG_LOG_INFO, "removed ", path, NULL);
+    tg_log(TG_LOG_INFO, "removed ", path);
     return TG_REMOVED;
 }
 
@@ -205,7 +205,7 @@ void tg_remove_bulk(struct tg_parent *pc, struct tg_rec_entry *(*find)(const cha
                 !take(e, arg))
                 continue;
             if (tg_unlinkat(fd, d->d_name, 0) == 0)
-                tg_log(TG_LOG_INFO, "removed ", e->path, NULL);
+                tg_log(TG_LOG_INFO, "removed ", e->path);
             else
                 atomic_store(&e->state, TG_LIVE); /* tg_remove_entry will have a look */
         }

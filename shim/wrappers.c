@@ -9,6 +9,7 @@
  * are two functions here, as they are in libc. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -185,12 +186,14 @@ static int create_open(enum opener op, int dfd, const char *path, int flags, mod
     return fd;
 }
 
-#define OPEN_MODE(flags, mode)                                                                     \
-    mode_t mode = 0;                                                                               \
-    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {                                   \
+/* Declares MODE, the optional third argument of an open-like call (only there with O_CREAT or
+ * O_TMPFILE).  The names are declared and passed to va_start, so they cannot be parenthesised. */
+#define OPEN_MODE(flags, mode) /* NOLINT(bugprone-macro-parentheses) */                            \
+    mode_t mode = 0;           /* NOLINT(bugprone-macro-parentheses) */                            \
+    if (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE) {                               \
         va_list ap_;                                                                               \
-        va_start(ap_, flags);                                                                      \
-        mode = (mode_t)va_arg(ap_, int);                                                           \
+        va_start(ap_, flags); /* NOLINT(bugprone-macro-parentheses) */                             \
+        mode = (mode_t)va_arg(ap_, int); /* NOLINT(bugprone-macro-parentheses) */                  \
         va_end(ap_);                                                                               \
     }
 
@@ -258,7 +261,7 @@ static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *p
     /* glibc reads the flags that follow the first character in any order: "w+b" -> "wx+b". */
     xmode[0] = mode[0];
     xmode[1] = 'x';
-    memcpy(xmode + 2, mode + 1, ml);
+    memcpy(xmode + 2, mode + 1, ml); /* ml bytes from mode + 1: the rest and its NUL */ // NOLINT(bugprone-not-null-terminated-result)
     FILE *f = fn(path, had_x ? mode : xmode);
     int e = errno;
     if (f)
@@ -466,12 +469,12 @@ EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
         return SIG_ERR;
     }
     if (h == SIG_HOLD) {
-        if (tg_sigaction(sig, NULL, &cur) < 0 || sigprocmask(SIG_BLOCK, &one, &old) < 0)
+        if (tg_sigaction(sig, NULL, &cur) < 0 || pthread_sigmask(SIG_BLOCK, &one, &old) != 0)
             return SIG_ERR;
         return sigismember(&old, sig) ? SIG_HOLD : cur.sa_handler;
     }
     __sighandler_t prev = tg_signal_like(sig, h, 0, 0);
-    if (prev == SIG_ERR || sigprocmask(SIG_UNBLOCK, &one, &old) < 0)
+    if (prev == SIG_ERR || pthread_sigmask(SIG_UNBLOCK, &one, &old) != 0)
         return SIG_ERR;
     return sigismember(&old, sig) ? SIG_HOLD : prev;
 }
