@@ -168,3 +168,25 @@ Test(misc, unsafe_state_dir_falls_back_to_memory)
     cr_expect_not(exists(r.created[0]), "cleanup must still work without a record file");
     cr_expect_eq(entries(f.state), 0, "wrote into an unsafe state directory");
 }
+
+/* Under the sanitize setup (TG_PRELOAD = ASan's runtime, then the sanitized library): the order
+ * matters, and the wrong one is refused by ASan itself at start-up. */
+Test(misc, sanitized_library_needs_asan_first)
+{
+    const char *pre = getenv("TG_PRELOAD");
+    if (!pre || !*pre || !strchr(pre, ':'))
+        cr_skip_test("only under `meson test --setup sanitize`");
+    char reversed[8400], env1[8500];
+    const char *colon = strchr(pre, ':');
+    snprintf(reversed, sizeof reversed, "%s:%.*s", colon + 1, (int)(colon - pre), pre);
+    snprintf(env1, sizeof env1, "LD_PRELOAD=%s", reversed);
+    const char *env[] = {env1, NULL};
+    struct run r;
+    RUN(&f, 0, NULL, env, &r, victim_path(), "create", "mkstemp", f.root, "exit", "0");
+    cr_expect_not(exited_with(r.status, 0), "the sanitized library ran without ASan first: %s", describe(r.status));
+    cr_expect(strstr(r.err, "ASan runtime does not come first"), "ASan's message: %s", r.err);
+    /* And the right order works. */
+    RUN(&f, 1, NULL, NULL, &r, victim_path(), "create", "mkstemp", f.root, "exit", "0");
+    cr_expect(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    cr_expect_not(exists(r.created[0]));
+}
