@@ -38,6 +38,9 @@ static struct {
 /* This process may be named as an heir in another record: a child of a process that tracked files,
  * or a parent of hand-off programs (anything that forked). */
 static int maybe_heir;
+/* This process's pid as of load or its fork: a vfork child, which shares the parent's memory and
+ * ran no fork handler, has another pid and must not act on the parent's forks. */
+static int self_pid;
 /* A hand-off program (mktemp) whose parent runs the shim: its files go to the parent. */
 static struct tg_proc_id handoff_parent;
 
@@ -261,8 +264,10 @@ static void inherit(void)
 
 void tg_end(enum tg_end_how how, int code)
 {
-    int mine = tg_reg_pid && tg_getpid() == tg_reg_pid;
-    int heir = (maybe_heir || atomic_load(&tg_fork_count)) && tg_cfg.state_dir[0] && tg_cfg.mode != TG_MODE_OFF;
+    int now = tg_getpid();
+    int mine = tg_reg_pid && now == tg_reg_pid;
+    int heir = now == self_pid && (maybe_heir || atomic_load(&tg_fork_count)) && tg_cfg.state_dir[0] &&
+               tg_cfg.mode != TG_MODE_OFF;
     if (!mine && !heir)
         return; /* nothing tracked, or a vfork child sharing the parent's memory */
     struct owned o = {.failed = how == TG_END_SIGNAL || (code & 0xff) != 0, .keep_below = 0};
@@ -307,6 +312,7 @@ static void fork_child(void)
     tg_tls.in = 0;
     tg_tls.pending = 0;
     maybe_heir = maybe_heir || tg_reg_pid != 0;
+    self_pid = tg_getpid();
     handoff_parent.pid = 0;
     memset(ring, 0, sizeof ring);
     tg_signals_after_fork_child();
@@ -354,6 +360,7 @@ __attribute__((constructor)) static void tg_load(int argc, char **argv, char **e
         tg_log(TG_LOG_WARN, "starting directory unknown; temp files are not tracked");
         return;
     }
+    self_pid = tg_getpid();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     /* Registered before main: runs after every atexit handler the program registers. */
     on_exit(at_exit, NULL);
