@@ -1057,3 +1057,37 @@ Test(durability, no_record_without_tracking)
     cr_expect(creat >= 1, "no record was created by a process that tracks a file (%d lines about the state dir): %s",
               n, first);
 }
+
+/* Root reaping another user's record acts with that user's rights only: a file that user could
+ * not remove (in a directory only root may write) stays; one the user could remove goes. */
+Test(durability, root_reaps_with_the_owners_rights)
+{
+    if (getuid() != 0)
+        cr_skip_test("needs root");
+    const uid_t nobody = 65534;
+    char nb[400], locked[400], gone[450], keep[450], state[400], rec[450];
+    snprintf(nb, sizeof nb, "%s/nb", f.root);
+    snprintf(locked, sizeof locked, "%s/locked", f.root);
+    snprintf(gone, sizeof gone, "%s/gone", nb);
+    snprintf(keep, sizeof keep, "%s/keep", locked);
+    snprintf(state, sizeof state, "%s/nbstate", f.base);
+    snprintf(rec, sizeof rec, "%s/1.rec", state);
+    /* The user must be able to reach the files at all. */
+    cr_assert(chmod(f.base, 0755) == 0 && chmod(f.root, 0755) == 0);
+    cr_assert(mkdir(nb, 0755) == 0 && chown(nb, nobody, nobody) == 0);
+    cr_assert(mkdir(locked, 0755) == 0);
+    put(gone, "x");
+    put(keep, "y");
+    cr_assert(chown(gone, nobody, nobody) == 0 && chown(keep, nobody, nobody) == 0);
+    cr_assert(mkdir(state, 0700) == 0 && chown(state, nobody, nobody) == 0);
+    /* A dead process of that user, started at boot (so that both files changed after it). */
+    craft_record(rec, dead_pid(), nobody, 1, f.root,
+                 (struct craft_entry[]){{gone, TG_K_MKSTEMP}, {keep, TG_K_MKSTEMP}}, 2);
+    cr_assert(chown(rec, nobody, nobody) == 0 && chmod(rec, 0600) == 0);
+    struct run r;
+    TOOL(&r, "reap", "--state-dir", state);
+    cr_expect(exited_with(r.status, 0), "reap: %s %s", describe(r.status), r.err);
+    cr_expect_not(exists(gone), "a file its owner could remove was left: %s%s", r.out, r.err);
+    cr_expect(exists(keep), "root's reap removed what the record's user could not have removed");
+    cr_expect(line_naming(r.out, "left", keep), "the file it could not remove is reported:\n%s", r.out);
+}
