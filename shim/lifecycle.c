@@ -289,11 +289,73 @@ void tg_end(enum tg_end_how how, int code)
         inherit();
 }
 
+#ifdef __GLIBC__
 static void at_exit(int status, void *arg)
 {
     (void)arg;
     tg_end(TG_END_EXIT, status);
 }
+#else
+/* musl has no on_exit.  Success until exit() or main's return says otherwise: a process whose
+ * status was not seen keeps its outputs, the safe side. */
+static int exit_status;
+void tg_exit_status(int status) { exit_status = status; }
+static void at_exit(void) { tg_end(TG_END_EXIT, exit_status); }
+
+static int main_argc;
+static char **main_argv;
+void tg_main_args(int argc, char **argv)
+{
+    main_argc = argc;
+    main_argv = argv;
+}
+
+/* A program that did not start through __libc_start_main: its arguments as /proc/self/cmdline
+ * holds them, in static buffers unless they are long.  NULL when they cannot be read. */
+static char **cmdline_args(int *argc)
+{
+    static char small[8192];
+    static char *small_argv[128];
+    char *buf = small, **v;
+    size_t cap = sizeof small, len = 0;
+    long n;
+    int fd = tg_openat(AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    while ((n = tg_read(fd, buf + len, cap - 1 - len)) > 0) {
+        len += (size_t)n;
+        if (len + 1 == cap) {
+            char *more = malloc(cap * 2);
+            if (more)
+                memcpy(more, buf, len);
+            if (buf != small)
+                free(buf);
+            if (!more)
+                break;
+            buf = more;
+            cap *= 2;
+        }
+    }
+    tg_close(fd);
+    if (n != 0)
+        return NULL; /* a read error, or no memory (the buffer is gone then) */
+    buf[len] = '\0';
+    int count = len && buf[len - 1] != '\0'; /* a last argument the program rewrote without NUL */
+    for (size_t i = 0; i < len; i++)
+        count += buf[i] == '\0';
+    v = (size_t)count < sizeof small_argv / sizeof *v ? small_argv : malloc(((size_t)count + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    size_t at = 0;
+    for (int k = 0; k < count; k++) {
+        v[k] = buf + at;
+        at += strlen(buf + at) + 1;
+    }
+    v[count] = NULL;
+    *argc = count;
+    return v;
+}
+#endif
 
 static void fork_prepare(void)
 {
@@ -346,16 +408,27 @@ static int runs_shim(pid_t pid)
 
 const struct tg_proc_id *tg_handoff_parent(void) { return handoff_parent.pid ? &handoff_parent : NULL; }
 
-/* glibc passes (argc, argv, envp) to initialisers of shared objects. */
+/* glibc passes (argc, argv, envp) to initialisers of shared objects; musl passes nothing (the
+ * registers hold whatever they held), and the __libc_start_main wrapper has reported them. */
 __attribute__((constructor)) static void tg_load(int argc, char **argv, char **envp)
 {
     (void)envp;
+#ifndef __GLIBC__
+    argc = main_argc;
+    argv = main_argv ? main_argv : cmdline_args(&argc);
+#endif
     tg_resolve_all();
     if (getauxval(AT_SECURE))
         return; /* set-user-ID or capability-elevated: do nothing at all */
     tg_config_load(argc > 0 && argv ? argv[0] : NULL);
     if (tg_cfg.mode == TG_MODE_OFF)
         return;
+#ifndef __GLIBC__
+    if (!argv) { /* the command-line rule cannot be kept */
+        tg_log(TG_LOG_WARN, "command line unknown; temp files are not tracked");
+        return;
+    }
+#endif
     if (tg_policy_init(argc, argv) < 0) {
         tg_log(TG_LOG_WARN, "starting directory unknown; temp files are not tracked");
         return;
@@ -363,7 +436,11 @@ __attribute__((constructor)) static void tg_load(int argc, char **argv, char **e
     self_pid = tg_getpid();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     /* Registered before main: runs after every atexit handler the program registers. */
+#ifdef __GLIBC__
     on_exit(at_exit, NULL);
+#else
+    (void)atexit(at_exit); /* as on_exit: if it fails, the end through exit() goes unseen */
+#endif
     if (tg_rec_adopt())
         tg_reg_adopted();
     tg_tracking = 1;

@@ -17,4 +17,11 @@ struct tg_proc_id;
 /* For a hand-off program whose parent runs the shim: the parent, its heir.  NULL otherwise. */
 const struct tg_proc_id *tg_handoff_parent(void);
 
+#ifndef __GLIBC__
+/* musl (no on_exit, nothing passed to initialisers): the exit and __libc_start_main wrappers report
+ * the exit status, and main's arguments before any initialiser runs. */
+void tg_exit_status(int status);
+void tg_main_args(int argc, char **argv);
+#endif
+
 #endif

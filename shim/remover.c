@@ -1,8 +1,20 @@
 #include "remover.h"
 
 #include <dirent.h>
-#include <linux/openat2.h>
 #include <string.h>
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#else
+#include <stdint.h>
+/* No kernel headers on the include path (musl-gcc): openat2's argument and flags as Linux 5.6
+ * defines them. */
+struct open_how {
+    // cppcheck-suppress unusedStructMember ; the kernel reads it (zero: no file is created)
+    uint64_t flags, mode, resolve;
+};
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#endif
 
 #include "config.h"
 #include "log.h"

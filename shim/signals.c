@@ -164,7 +164,7 @@ int tg_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
     return rc;
 }
 
-__sighandler_t tg_signal_like(int sig, __sighandler_t handler, int flags, int mask_self)
+tg_handler_t tg_signal_like(int sig, tg_handler_t handler, int flags, int mask_self)
 {
     struct sigaction act, old;
     if (handler == SIG_ERR || sig <= 0 || sig >= NSIG) {

@@ -15,8 +15,11 @@ void tg_signals_arm(void);
 /* The program's sigaction(), as the shim answers it once armed. */
 int tg_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
+/* A signal handler as signal() takes it (glibc calls the type __sighandler_t, musl sighandler_t). */
+typedef void (*tg_handler_t)(int);
+
 /* The signal/bsd_signal/sysv_signal/sigset family, built on tg_sigaction. */
-__sighandler_t tg_signal_like(int sig, __sighandler_t handler, int flags, int mask_self);
+tg_handler_t tg_signal_like(int sig, tg_handler_t handler, int flags, int mask_self);
 
 /* Whether the cleanup handler has been installed; until then the wrappers pass straight through. */
 extern _Atomic int tg_signals_armed;

@@ -6,7 +6,13 @@
  * glibc reaches its own file primitives through hidden aliases: fopen, mkstemp, tmpfile and remove
  * never call the public open/unlink, so each is wrapped by name, and the *64 names are separate
  * dynamic symbols.  This file is built without _FILE_OFFSET_BITS=64, so that `open` and `open64`
- * are two functions here, as they are in libc. */
+ * are two functions here, as they are in libc.
+ *
+ * musl binds its internal calls directly too (mkstemp's open, fopen's and remove's system calls,
+ * signal's sigaction, exit's _Exit are never seen), so the same symbols are wrapped by name there.
+ * Its *64 names are the base functions under a second name; glibc-only names (ssignal,
+ * sysv_signal) are left out, and exit and __libc_start_main are wrapped to learn the exit status,
+ * since musl has no on_exit. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -26,7 +32,45 @@
 #include "sys.h"
 
 /* Not declared by glibc's headers any more, still exported (an alias of signal). */
-__sighandler_t bsd_signal(int, __sighandler_t);
+tg_handler_t bsd_signal(int, tg_handler_t);
+
+#ifdef __GLIBC__
+#define IF_GLIBC(...) __VA_ARGS__
+#define IF_MUSL(...)
+#else
+#define IF_GLIBC(...)
+#define IF_MUSL(...) __VA_ARGS__
+/* musl's headers make each *64 name a macro for the base name: here they are functions. */
+#undef open64
+#undef openat64
+#undef creat64
+#undef fopen64
+#undef freopen64
+#undef tmpfile64
+#undef mkstemp64
+#undef mkostemp64
+#undef mkstemps64
+#undef mkostemps64
+int open64(const char *, int, ...);
+int openat64(int, const char *, int, ...);
+int creat64(const char *, mode_t);
+FILE *fopen64(const char *, const char *);
+FILE *freopen64(const char *, const char *, FILE *);
+FILE *tmpfile64(void);
+int mkstemp64(char *);
+int mkostemp64(char *, int);
+int mkstemps64(char *, int);
+int mkostemps64(char *, int, int);
+/* musl 1.2.5 has renameat2; older ones do not (the wrapper then fails with ENOSYS). */
+int renameat2(int, const char *, int, const char *, unsigned);
+/* libc's own reserved names, which musl's headers do not declare.  __libc_start_main is how
+ * musl's start code (crt1) calls into libc: main, its arguments, and unused pointers. */
+typedef int tg_main_fn(int, char **, char **);
+// NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp)
+tg_handler_t __sysv_signal(int, tg_handler_t);
+// NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp)
+int __libc_start_main(tg_main_fn *, int, char **, void (*)(void), void (*)(void), void (*)(void));
+#endif
 
 /* sigset is deprecated in the headers, but old programs still call it. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -36,7 +80,8 @@ __sighandler_t bsd_signal(int, __sighandler_t);
 
 /* X(name, eager): eager ones are resolved at load, because POSIX lets a program's signal handler
  * call them (open, unlink, rename, _exit...) and dlsym is not safe there; the others are resolved
- * on first use, which keeps a process's start-up from paying for lookups it never needs. */
+ * on first use, which keeps a process's start-up from paying for lookups it never needs.  (exit is
+ * not async-signal-safe, but handlers call it: under musl, where it is wrapped, it is eager.) */
 #define WRAPPED(X)                                                                                 \
     /* creation: mkstemp family and mkdtemp */                                                     \
     X(mkstemp, 0) X(mkstemp64, 0) X(mkostemp, 0) X(mkostemp64, 0) X(mkstemps, 0) X(mkstemps64, 0) \
@@ -49,13 +94,35 @@ __sighandler_t bsd_signal(int, __sighandler_t);
     X(unlink, 1) X(unlinkat, 1) X(remove, 0) X(rmdir, 1) X(rename, 1) X(renameat, 1)               \
     X(renameat2, 1)                                                                                \
     /* the program's view of signal dispositions */                                                \
-    X(sigaction, 1) X(signal, 0) X(bsd_signal, 0) X(ssignal, 0) X(sysv_signal, 0)                  \
+    X(sigaction, 1) X(signal, 0) X(bsd_signal, 0) IF_GLIBC(X(ssignal, 0) X(sysv_signal, 0))        \
     X(__sysv_signal, 0) X(sigset, 0)                                                               \
     /* process lifetime */                                                                         \
-    X(fork, 1) X(_exit, 1) X(_Exit, 1)
+    X(fork, 1) X(_exit, 1) X(_Exit, 1) IF_MUSL(X(exit, 1) X(__libc_start_main, 0))
 
 #define DECLARE_REAL(name, eager) static __typeof__(name) *real_##name;
 WRAPPED(DECLARE_REAL)
+
+#ifdef __GLIBC__
+#define next_symbol(name) dlsym(RTLD_NEXT, name)
+#else
+/* musl 1.2.4 and later no longer export the *64 names (the dynamic linker maps a program's own
+ * references to the base names): look up the base name, the very same function, instead.  A
+ * failed lookup (renameat2 before musl 1.2.5) leaves no message for the program's dlerror(). */
+static void *next_symbol(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    char base[32];
+    size_t l = strlen(name);
+    if (!p && l > 2 && l < sizeof base && strcmp(name + l - 2, "64") == 0) {
+        memcpy(base, name, l - 2);
+        base[l - 2] = '\0';
+        p = dlsym(RTLD_NEXT, base);
+    }
+    if (!p)
+        (void)dlerror();
+    return p;
+}
+#endif
 
 /* Another library's initialiser may call a wrapper before this library's own has run, and the
  * lazy ones are found on first use. */
@@ -63,7 +130,7 @@ static inline void *resolve(void **slot, const char *name)
 {
     void *p = *slot;
     if (__builtin_expect(p == NULL, 0))
-        *slot = p = dlsym(RTLD_NEXT, name);
+        *slot = p = next_symbol(name);
     return p;
 }
 #define REAL(name) ((__typeof__(name) *)resolve((void **)&real_##name, #name))
@@ -431,6 +498,12 @@ EXPORT int renameat(int od, const char *o, int nd, const char *n)
 }
 EXPORT int renameat2(int od, const char *o, int nd, const char *n, unsigned fl)
 {
+#ifndef __GLIBC__
+    if (!REAL(renameat2)) { /* a musl without it: as a kernel without it would answer */
+        errno = ENOSYS;
+        return -1;
+    }
+#endif
     FORGETTING(REAL(renameat2)(od, o, nd, n, fl), od, o, nd, n);
 }
 
@@ -445,20 +518,27 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 
 /* glibc's signal() and friends call the hidden __sigaction, so each is answered here. */
 #define SIGNAL_LIKE(name, flags, mask_self)                                                        \
-    EXPORT __sighandler_t name(int sig, __sighandler_t h)                                               \
+    EXPORT tg_handler_t name(int sig, tg_handler_t h)                                              \
     {                                                                                              \
         if (!atomic_load(&tg_signals_armed))                                                       \
             return REAL(name)(sig, h);                                                            \
         return tg_signal_like(sig, h, flags, mask_self);                                           \
     }
+#ifdef __GLIBC__
 SIGNAL_LIKE(signal, SA_RESTART, 1)
 SIGNAL_LIKE(bsd_signal, SA_RESTART, 1)
 SIGNAL_LIKE(ssignal, SA_RESTART, 1)
 SIGNAL_LIKE(sysv_signal, SA_RESETHAND | SA_NODEFER, 0)
 SIGNAL_LIKE(__sysv_signal, SA_RESETHAND | SA_NODEFER, 0)
+#else
+/* musl: bsd_signal and __sysv_signal are signal itself, which leaves sa_mask empty. */
+SIGNAL_LIKE(signal, SA_RESTART, 0)
+SIGNAL_LIKE(bsd_signal, SA_RESTART, 0)
+SIGNAL_LIKE(__sysv_signal, SA_RESTART, 0)
+#endif
 
 /* System V sigset: SIG_HOLD blocks the signal; anything else sets the disposition and unblocks. */
-EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
+EXPORT tg_handler_t sigset(int sig, tg_handler_t h)
 {
     if (!atomic_load(&tg_signals_armed))
         return REAL(sigset)(sig, h);
@@ -473,7 +553,7 @@ EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
             return SIG_ERR;
         return sigismember(&old, sig) ? SIG_HOLD : cur.sa_handler;
     }
-    __sighandler_t prev = tg_signal_like(sig, h, 0, 0);
+    tg_handler_t prev = tg_signal_like(sig, h, 0, 0);
     if (prev == SIG_ERR || pthread_sigmask(SIG_UNBLOCK, &one, &old) != 0)
         return SIG_ERR;
     return sigismember(&old, sig) ? SIG_HOLD : prev;
@@ -503,3 +583,33 @@ EXPORT void _Exit(int status)
     REAL(_Exit)(status);
     __builtin_unreachable();
 }
+
+#ifndef __GLIBC__
+/* musl has no on_exit: the atexit handler learns the status from exit() and from main's return,
+ * which musl's start code passes to exit() inside libc, out of this wrapper's sight. */
+EXPORT void exit(int status)
+{
+    tg_exit_status(status);
+    REAL(exit)(status);
+    __builtin_unreachable();
+}
+
+static tg_main_fn *program_main;
+
+static int main_returns(int argc, char **argv, char **envp)
+{
+    int status = program_main(argc, argv, envp);
+    tg_exit_status(status);
+    return status;
+}
+
+/* Called by the program's start code before any initialiser runs: main's arguments (musl passes
+ * none to initialisers) and its return value. */
+EXPORT int __libc_start_main(tg_main_fn *main_fn, int argc, char **argv, void (*init)(void),
+                             void (*fini)(void), void (*ldso)(void))
+{
+    program_main = main_fn;
+    tg_main_args(argc, argv);
+    return REAL(__libc_start_main)(main_returns, argc, argv, init, fini, ldso);
+}
+#endif

@@ -157,6 +157,20 @@ static void fill(const char *dir)
     close(fd);
 }
 
+#ifndef __GLIBC__
+/* musl has no strerrorname_np: the names errno_check can meet. */
+static const char *strerrorname_np(int e)
+{
+    switch (e) {
+    case EEXIST: return "EEXIST";
+    case ENOENT: return "ENOENT";
+    case ENOTDIR: return "ENOTDIR";
+    case EINVAL: return "EINVAL";
+    default: return "E?";
+    }
+}
+#endif
+
 static void report_errno(const char *what, int failed)
 {
     char line[128];
