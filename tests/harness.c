@@ -31,6 +31,13 @@ static const char *env_or_die(const char *name)
 
 const char *victim_path(void) { return env_or_die("TG_VICTIM"); }
 
+void skip_under_musl(const char *programs)
+{
+    const char *v = getenv("TG_MUSL");
+    if (v && strcmp(v, "1") == 0)
+        cr_skip_test("runs %s under the shim: a glibc program cannot load the musl library", programs);
+}
+
 const char *src_path(const char *rel)
 {
     static char buf[4][4096];

@@ -38,6 +38,10 @@ void fx_teardown(struct fx *f);
  * they fail where the shim is the point. */
 int shim_enabled(void);
 const char *victim_path(void);
+/* The suites also run against the musl build of the library and victims (TG_MUSL=1, scripts/test):
+ * a test that runs a system program under the shim (sh, mkdir, sort...: glibc programs, which
+ * cannot load a musl library) is skipped there. */
+void skip_under_musl(const char *programs);
 const char *src_path(const char *rel); /* a file of the source tree */
 
 /* Starts ARGV (NULL-terminated) under the shim when SHIM, in CWD (NULL: f->out), with the test

@@ -541,6 +541,7 @@ static void make_bigfile(const char *file, size_t size)
 
 Test(durability, sort_killed_by_timeout)
 {
+    skip_under_musl("timeout and sort");
     if (!in_path("sort") || !in_path("timeout"))
         cr_skip_test("sort or timeout is not installed (not found in PATH); this test needs both");
     char big[400], x[400], sorted[400];
@@ -602,6 +603,7 @@ Test(durability, sort_killed_by_timeout)
  * is still dying when the launcher's direct child is already gone. */
 Test(durability, group_killed_with_slow_dying_descendant)
 {
+    skip_under_musl("timeout");
     const char *hog = getenv("TG_DUR_HOG");
     cr_assert(hog && *hog, "TG_DUR_HOG is not set: run the tests with meson test");
     if (!in_path("timeout"))
@@ -632,6 +634,7 @@ Test(durability, group_killed_with_slow_dying_descendant)
 
 Test(durability, launcher_killed_too)
 {
+    skip_under_musl("sh");
     struct run r;
     struct proc p;
     proc_start(&p, &f, 0, NULL, launcher_env(), &r,
@@ -663,6 +666,7 @@ Test(durability, launcher_killed_too)
 
 Test(durability, killed_child_reaped_while_parent_runs)
 {
+    skip_under_musl("sh");
     char cdir[400], pdir[400];
     snprintf(cdir, sizeof cdir, "%s/child", f.root);
     snprintf(pdir, sizeof pdir, "%s/parent", f.root);

@@ -38,6 +38,7 @@ Test(signals, from_outside_every_fatal_kind)
 /* A signal the program ignores stays ignored: here inherited as ignored through exec. */
 Test(signals, ignored_stays_ignored)
 {
+    skip_under_musl("sh");
     struct run r;
     char script[1024];
     snprintf(script, sizeof script, "trap '' TERM; exec '%s' create mkstemp '%s' create open '%s' raise TERM exit 3",
