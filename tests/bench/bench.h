@@ -3,6 +3,8 @@
 #ifndef TG_BENCH_H
 #define TG_BENCH_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,4 +61,18 @@ static inline char **bench_child_env(const char *preload)
     return env;
 }
 
+/* Entries in DIR other than . and .., or -1 if DIR cannot be read (ENOENT: 0). */
+static inline long bench_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
 #endif

@@ -11,7 +11,6 @@
  *
  * Both parents fail (status 1) when the files are not all gone afterwards: a rate for a removal
  * that did not happen would be meaningless. */
-#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -48,21 +47,6 @@ static int make(long n, const char *dir)
         raise(SIGKILL);
     /* Status 1: a failed run, whose temp files the shim removes whatever the policy for outputs. */
     exit(1);
-}
-
-/* Entries in DIR other than . and .., or -1 if DIR cannot be read (ENOENT: 0). */
-static long count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -1;
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
 }
 
 /* Runs ARGV with ENV and stdout on a pipe; reads the first line into LINE (may be left empty);
@@ -143,7 +127,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: the file-making child failed (status %#x)\n", argv[0], (unsigned)status);
             return 1;
         }
-        long left = count_entries(dir);
+        long left = bench_count_entries(dir);
         if (left != 0) {
             fprintf(stderr, "%s: %ld of %ld files left in %s after exit under the shim\n", argv[0], left, n, dir);
             return 1;
@@ -154,7 +138,7 @@ int main(int argc, char **argv)
     }
 
     int status = run(make_argv, bench_child_env(NULL), line, sizeof line, 0);
-    long made = count_entries(dir);
+    long made = bench_count_entries(dir);
     if (!made_ok(status) || made != n) {
         fprintf(stderr, "%s: the file-making child failed (status %#x, %ld files)\n", argv[0], (unsigned)status, made);
         return 1;
@@ -163,7 +147,7 @@ int main(int argc, char **argv)
     double start = bench_now();
     status = run(rm_argv, bench_child_env(NULL), line, sizeof line, 1);
     double end = bench_now();
-    if (status != 0 || count_entries(dir) != 0) {
+    if (status != 0 || bench_count_entries(dir) != 0) {
         fprintf(stderr, "%s: rm -rf %s failed (status %#x)\n", argv[0], dir, (unsigned)status);
         return 1;
     }
