@@ -96,6 +96,8 @@ static void report(const struct tg_rec_entry *e, enum tg_outcome o, uint64_t byt
     } else if (o == TG_LEFT && say) {
         fprintf(say, "%sleft %s: not the file its process created, or not removable by its owner\n",
                 say == stderr ? "tmpguard: " : "", e->path);
+    } else if (o == TG_NOT_EMPTY && say) {
+        fprintf(say, "%skept %s: a directory that is not empty\n", say == stderr ? "tmpguard: " : "", e->path);
     }
 }
 

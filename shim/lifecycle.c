@@ -169,7 +169,7 @@ static int remove_owned(const struct owned *o)
                 tg_say("audit: would remove ", e->path);
             else if (out == TG_REMOVED)
                 progress = 1;
-            else if (out == TG_LEFT)
+            else if (out == TG_NOT_EMPTY)
                 atomic_store(&e->state, TG_LIVE); /* maybe emptier next pass */
         }
         if (!progress)

@@ -68,12 +68,11 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
      * pass makes progress.  The record is read again for each pass: nothing is held in memory. */
     struct tg_parent pc;
     tg_parent_init(&pc);
-    int left_files = 0, left_dirs = 0, more_dirs = 0;
+    int left_files = 0, more_dirs = 0;
     int first = o->phase == TG_REAP_DIRS ? 1 : 0;
     for (int pass = first; pass < 16; pass++) {
         int progress = 0;
         unsigned idx = 0;
-        left_dirs = 0;
         if (tg_rr_open(r, dfd, name, buf, bufsz) < 0) {
             tg_rr_close(r);
             tg_parent_close(&pc);
@@ -97,9 +96,8 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
             enum tg_outcome out = tg_remove_entry(e, &pc, pass > 0, o->dry, &bytes, o->guard);
             if (out == TG_REMOVED || out == TG_WOULD)
                 progress = 1;
-            if (out == TG_LEFT)
-                *(pass == 0 ? &left_files : &left_dirs) += 1;
-            if (o->report)
+            /* A directory that is not empty yet may empty in the next pass: said at the end. */
+            if (o->report && out != TG_NOT_EMPTY)
                 o->report(e, out, bytes, o->arg);
         }
         tg_rr_close(r);
@@ -110,7 +108,18 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
         if (pass == 0 ? (!more_dirs || o->phase == TG_REAP_FILES) : (!progress || o->dry))
             break;
     }
-    int left = left_files + left_dirs;
+    /* The plain directories that stay, not empty, said once. */
+    if (more_dirs && o->report && !o->dry && tg_rr_open(r, dfd, name, buf, bufsz) == 0) {
+        const struct tg_rec_entry *e;
+        while (tg_rr_next(r, &e) == 1)
+            if (S_ISDIR(e->mode) && e->kind != TG_K_MKDTEMP && !protected_by_heir(&h, e, o, alive) &&
+                !(o->keep && o->keep(e, o->arg)) && tg_remove_entry(e, &pc, 1, 0, NULL, o->guard) == TG_NOT_EMPTY)
+                o->report(e, TG_NOT_EMPTY, 0, o->arg);
+    }
+    tg_rr_close(r);
+    /* The record stays only for what living heirs may still use; what was left otherwise is left
+     * for good (a non-empty directory stays by the contract). */
+    int left = left_files;
     tg_parent_close(&pc);
     if (left)
         return TG_REAP_KEPT;

@@ -170,7 +170,10 @@ enum tg_outcome tg_remove_entry(const struct tg_rec_entry *e, struct tg_parent *
         }
         if (dry)
             return TG_WOULD;
-        if (tg_unlinkat(pfd, name, AT_REMOVEDIR) < 0)
+        int r = tg_unlinkat(pfd, name, AT_REMOVEDIR);
+        if (r == -ENOTEMPTY || r == -EEXIST)
+            return TG_NOT_EMPTY;
+        if (r < 0)
             return TG_LEFT;
     } else {
         if (bytes)

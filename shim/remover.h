@@ -25,7 +25,9 @@ static inline void tg_parent_init(struct tg_parent *pc)
 }
 void tg_parent_close(struct tg_parent *pc);
 
-enum tg_outcome { TG_GONE, TG_REMOVED, TG_LEFT, TG_WOULD };
+/* GONE: nothing at the path any more; LEFT: something else is there now, or it could not be
+ * removed; NOT_EMPTY: a plain directory that still holds something (it stays, by the contract). */
+enum tg_outcome { TG_GONE, TG_REMOVED, TG_LEFT, TG_WOULD, TG_NOT_EMPTY };
 
 /* Extra conditions for entries read from another process's record (the reaper): the object must
  * belong to UID and must have changed status since NOT_BEFORE_NS (its creator's start): a record
