@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "policy.h"
+#include "record.h"
 
 struct tg_config tg_cfg = {.log_level = TG_LOG_OFF};
 
@@ -29,15 +30,19 @@ static int pick(const char *var, const char *accepted, const char *const names[]
     return dflt;
 }
 
+/* A root must be absolute, not "/" itself (every file would be a temp file), free of ':' (the
+ * record lists the roots joined by ':'), and all of them must fit the record's roots block. */
 static int add_root(const char *p, size_t len, size_t *used)
 {
     if (len == 0 || p[0] != '/' || len >= 1024 || tg_cfg.nroots >= TG_MAX_ROOTS ||
-        *used + len + 1 > sizeof roots_buf)
+        *used + len + 1 > sizeof roots_buf || memchr(p, ':', len))
         return -1;
     char *dst = roots_buf + *used;
     memcpy(dst, p, len);
     dst[len] = '\0';
     size_t n = tg_normalize(dst);
+    if (n < 2 || *used + n + 1 > TG_ROOTS_MAX)
+        return -1;
     tg_cfg.roots[tg_cfg.nroots] = dst;
     tg_cfg.root_len[tg_cfg.nroots++] = n;
     *used += n + 1;
@@ -59,7 +64,7 @@ static void load_roots(void)
         }
         if (ok)
             return;
-        bad("TMPGUARD_ROOTS", v, "absolute directories separated by ':' (at most 16)");
+        bad("TMPGUARD_ROOTS", v, "absolute directories other than / separated by ':' (at most 16, 2 KiB in all)");
         tg_cfg.nroots = 0;
         used = 0;
     }

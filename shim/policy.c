@@ -158,22 +158,21 @@ int tg_policy_init(int argc, char **argv)
 
 static void add_cmd_path(const char *arg)
 {
-    char buf[TG_PATH_MAX];
+    /* Any length: "../" runs can bring a long argument down to a path short enough to track. */
     size_t al = strlen(arg);
-    if (al == 0 || start_len + 1 + al >= TG_PATH_MAX)
+    if (al == 0)
         return;
-    if (arg[0] == '/') {
-        memcpy(buf, arg, al + 1);
-    } else {
-        memcpy(buf, start_dir, start_len);
-        buf[start_len] = '/';
-        memcpy(buf + start_len + 1, arg, al + 1);
-    }
-    size_t len = tg_normalize(buf);
-    char *copy = malloc(len + 1);
+    char *copy = malloc(start_len + al + 2);
     if (!copy)
         return;
-    memcpy(copy, buf, len + 1);
+    if (arg[0] == '/') {
+        memcpy(copy, arg, al + 1);
+    } else {
+        memcpy(copy, start_dir, start_len);
+        copy[start_len] = '/';
+        memcpy(copy + start_len + 1, arg, al + 1);
+    }
+    size_t len = tg_normalize(copy);
     cmd_paths[ncmd] = copy;
     cmd_lens[ncmd++] = len;
 }

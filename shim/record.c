@@ -19,6 +19,7 @@
 static char *chunk_base[TG_MAX_CHUNKS];
 static _Atomic int nchunks;
 static int rec_fd = -1;                 /* -1: anonymous memory (no durable record) */
+static off_t rec_size;                  /* the file's length: only ever grown */
 static char rec_path[TG_PATH_MAX];      /* empty when there is no file */
 
 static uint32_t chunk_cells(int k) { return (TG_CHUNK0 / TG_CELL) << k; }
@@ -46,9 +47,14 @@ static int map_chunk(int k)
     size_t len = (size_t)chunk_cells(k) * TG_CELL;
     void *p;
     if (rec_fd >= 0) {
+        /* Grow only: an adopted record is longer than its first chunk (truncating it to map that
+         * chunk would drop the entries in the others). */
         off_t end = (off_t)tg_chunk_start(k + 1) * TG_CELL;
-        if (tg_ftruncate(rec_fd, end) < 0)
-            return -1;
+        if (end > rec_size) {
+            if (tg_ftruncate(rec_fd, end) < 0)
+                return -1;
+            rec_size = end;
+        }
         p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rec_fd, (off_t)tg_chunk_start(k) * TG_CELL);
     } else {
         p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -128,10 +134,12 @@ int tg_rec_open(void)
             move_aside((unsigned long long)time(NULL));
             fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         }
-        if (fd >= 0)
+        if (fd >= 0) {
             rec_fd = fd;
-        else
+            rec_size = 0;
+        } else {
             rec_path[0] = '\0';
+        }
     }
     if (map_chunk(0) < 0) {
         if (rec_fd < 0)
@@ -209,6 +217,7 @@ int tg_rec_adopt(void)
         return 0;
     }
     rec_fd = fd;
+    rec_size = st.st_size;
     uint32_t hw = h.hw_cells;
     for (int k = 0; k < TG_MAX_CHUNKS && (off_t)tg_chunk_start(k) * TG_CELL < st.st_size; k++) {
         if (map_chunk(k) < 0) {
@@ -241,5 +250,6 @@ void tg_rec_drop(void)
     if (rec_fd >= 0)
         tg_close(rec_fd);
     rec_fd = -1;
+    rec_size = 0;
     rec_path[0] = '\0';
 }

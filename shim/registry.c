@@ -301,7 +301,8 @@ void tg_reg_adopted(void)
             }
             else
                 atomic_store(&e->state, TG_FREE);
-        } else if (st != TG_PAD && e->cells <= MAX_CELLS) {
+        } else if (st != TG_PAD && st != TG_ROOTS && e->cells <= MAX_CELLS) {
+            /* (the roots block stays what it is: readers of the record need it) */
             atomic_store(&e->state, TG_FREE);
             e->link = free_head[e->cells];
             free_head[e->cells] = c;

@@ -403,7 +403,14 @@ static void model_roots(const char *v, const char *tmpdir)
                 break;
             }
             model_add_root(p, len);
-            used += strlen(cm.roots[cm.nroots - 1]) + 1;
+            /* "/" is refused (every file would be a temp file), and all roots must fit the
+             * record's roots block (TG_ROOTS_MAX bytes with their separators). */
+            const char *added = cm.roots[cm.nroots - 1];
+            used += strlen(added) + 1;
+            if (strcmp(added, "/") == 0 || used > TG_ROOTS_MAX) {
+                ok = 0;
+                break;
+            }
             p += len;
             if (*p == ':')
                 p++;
@@ -414,8 +421,12 @@ static void model_roots(const char *v, const char *tmpdir)
         while (cm.nroots > 0)
             free(cm.roots[--cm.nroots]);
     }
-    if (tmpdir && tmpdir[0] == '/' && strlen(tmpdir) < CFG_ROOT_MAX)
+    /* A TMPDIR the record could not list (a ':' in it, or "/") is not a root. */
+    if (tmpdir && tmpdir[0] == '/' && strlen(tmpdir) < CFG_ROOT_MAX && !strchr(tmpdir, ':')) {
         model_add_root(tmpdir, strlen(tmpdir));
+        if (strcmp(cm.roots[cm.nroots - 1], "/") == 0)
+            free(cm.roots[--cm.nroots]);
+    }
     model_add_root("/tmp", 4);
     model_add_root("/var/tmp", 8);
     model_add_root("/dev/shm", 8);
@@ -481,8 +492,8 @@ static void model_named(const char *arg)
     if (!exact)
         die("strndup");
     cm.named_exact[cm.nnamed] = exact;
-    /* The shim's limit (TG_KNOWN_CMD_LONG): the argument is dropped. */
-    cm.named[cm.nnamed++] = sl + 1 + al >= TG_PATH_MAX ? NULL : exact;
+    /* Any length counts ("../" runs can bring a long argument down to a short path). */
+    cm.named[cm.nnamed++] = exact;
 }
 
 static int ref_named(const char *abs)

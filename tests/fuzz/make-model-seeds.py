@@ -2,7 +2,8 @@
 """Writes the seed inputs of the model fuzzer (format: tests/fuzz/fuzz_model.h).
 
     tests/fuzz/make-model-seeds.py [CORPUS-DIR [FINDINGS-DIR]]
-        (defaults: tests/fuzz/corpus/model and tests/fuzz/findings/model next to this script)
+        (default: tests/fuzz/corpus/model next to this script; the inputs that once showed a
+        departure from the contract go there too, as regress-*)
 
 seed-* inputs each exercise one part of the harness and go into the replayed corpus.  known-*
 inputs each meet one known deviation of the shim (enum tg_model_known): they pass the default
@@ -291,35 +292,35 @@ SEEDS["seed-exec"] = config(FILE | OUT_ALWAYS, roots=[P_TMP]) + b"".join([
     op(READ),
 ])
 
-# --- known deviations (not replayed; each aborts under --strict) --------------------------------------
-KNOWN["known-roots-freed-on-adoption"] = config(FILE, roots=[P_TMP]) + b"".join([
+# --- inputs that once showed the shim departing from its contract (replayed under --strict) ---
+KNOWN["regress-roots-freed-on-adoption"] = config(FILE, roots=[P_TMP]) + b"".join([
     create(MKSTEMP, spec(PRIV, TMP, A)),
     create(OTHER, spec(PRIV, TMP, B)),
     op(EXEC),                                          # the roots block becomes FREE...
     create(OTHER, spec(PRIV, TMP, ("v", 2))),          # ...and holds this entry
     op(READ),
 ])
-KNOWN["known-adopt-truncates"] = config(FILE, roots=[P_TMP]) + b"".join([
+KNOWN["regress-adopt-truncates"] = config(FILE, roots=[P_TMP]) + b"".join([
     bulk(30, 200, 3),                                  # 30 entries of 52 cells: past the first chunk
     op(EXEC),
 ])
-# two roots of ~1,000 bytes: the third does not fit in the 2048-byte roots block
+# two roots of ~1,000 bytes: the third would not fit in the 2048-byte roots block (now refused)
 LONG_ROOT = lambda n: spec(PRIV, (LONG, 3), ("v", 220 + n))  # noqa: E731
-KNOWN["known-roots-dropped"] = config(FILE, roots=[LONG_ROOT(1), LONG_ROOT(2), P_TMP]) + b"".join([
+KNOWN["regress-roots-dropped"] = config(FILE, roots=[LONG_ROOT(1), LONG_ROOT(2), P_TMP]) + b"".join([
     create(OTHER, spec(PRIV, TMP, A)),
     op(READ),
 ])
-KNOWN["known-root-slash"] = config(FILE, roots=[spec(ROOT, TMP, DOTDOT)]) + b"".join([
+KNOWN["regress-root-slash"] = config(FILE, roots=[spec(ROOT, TMP, DOTDOT)]) + b"".join([
     create(OTHER, spec(ROOT, A, B)),                   # outside the starting directory
     op(READ),
 ])
-KNOWN["known-root-colon"] = config(FILE, tmpdir=spec(PRIV, ACOLB), start="tmp") + b"".join([
+KNOWN["regress-root-colon"] = config(FILE, tmpdir=spec(PRIV, ACOLB), start="tmp") + b"".join([
     create(OTHER, spec(PRIV, ACOLB, A)),
     op(READ),
 ])
-# an absolute argument of ~800 bytes, started ~3,550 bytes deep: the argument is skipped, and the
-# file it names is tracked
-KNOWN["known-cmd-long"] = config(FILE | OUT_ALWAYS, roots=[P_TMP], start="deep+14",
+# an absolute argument of ~800 bytes, started ~3,550 bytes deep: the argument was skipped, and the
+# file it names was tracked (fixed: a named path of any length counts)
+KNOWN["regress-cmd-long"] = config(FILE | OUT_ALWAYS, roots=[P_TMP], start="deep+14",
                                  args=[(0, spec(PRIV, TMP, (LONG, 3), A))]) + b"".join([
     create(OTHER, spec(PRIV, TMP, (LONG, 3), A)),
 ])
@@ -338,10 +339,10 @@ def write(dirname, prefix, inputs):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     corpus = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus", "model")
-    findings = sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, "findings", "model")
+    findings = sys.argv[2] if len(sys.argv) > 2 else corpus
     write(corpus, "seed-", SEEDS)
-    write(findings, "known-", KNOWN)
-    print(f"{len(SEEDS)} seeds in {corpus}, {len(KNOWN)} known-deviation inputs in {findings}")
+    write(findings, "regress-", KNOWN)
+    print(f"{len(SEEDS)} seeds in {corpus}, {len(KNOWN)} regression inputs in {findings}")
 
 
 if __name__ == "__main__":
