@@ -190,3 +190,13 @@ Test(misc, sanitized_library_needs_asan_first)
     cr_expect(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
     cr_expect_not(exists(r.created[0]));
 }
+
+/* A record longer than its first 64 KiB chunk (about 500 entries) is adopted whole by the exec'd
+ * image: every file goes, not only those listed in the first chunk. */
+Test(misc, exec_after_creating_many)
+{
+    struct run r;
+    VICTIM(&f, &r, "many", "1500", f.root, "exec", "exit", "1", ";");
+    cr_assert(exited_with(r.status, 1), "%s %s", describe(r.status), r.err);
+    cr_expect_eq(count_below(f.root), 0, "%d files created before exec were left", count_below(f.root));
+}
