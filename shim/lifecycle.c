@@ -280,10 +280,17 @@ void tg_end(enum tg_end_how how, int code)
         for (int i = 0; i < 2000 && atomic_load(&tg_inflight) > tg_tls.in; i++)
             nanosleep(&ms, NULL);
         o.keep_below = keep_below();
-        if (remove_owned(&o) && tg_rec_is_file() && tg_cfg.mode != TG_MODE_AUDIT)
+        if (remove_owned(&o) && tg_rec_is_file() && tg_cfg.mode != TG_MODE_AUDIT) {
             hand_over(&o);
-        else
+            /* A child that ended while this process was removing found it still running and left
+             * the entries alone: look at the children once more, now that the record says ENDED
+             * (an heir that ends from now on takes them over itself). */
+            o.keep_below = keep_below();
+            if (!remove_owned(&o))
+                tg_rec_unlink();
+        } else {
             tg_rec_unlink();
+        }
     }
     if (heir)
         inherit();
@@ -357,20 +364,26 @@ static char **cmdline_args(int *argc)
 }
 #endif
 
+/* The shim's locks are taken before fork and released on both sides, so that no child inherits one
+ * held by a thread it does not have.  The policy's lock first: a thread that holds it never waits
+ * for the registry's, and the other way round. */
 static void fork_prepare(void)
 {
     tg_enter();
+    tg_policy_lock_for_fork();
     tg_reg_lock_for_fork();
 }
 
 static void fork_parent(void)
 {
     tg_reg_unlock_after_fork();
+    tg_policy_unlock_after_fork();
     tg_leave();
 }
 
 static void fork_child(void)
 {
+    tg_policy_unlock_after_fork();
     tg_tls.in = 0;
     tg_tls.pending = 0;
     maybe_heir = maybe_heir || tg_reg_pid != 0;

@@ -195,9 +195,14 @@ static void build_cmd_paths(void)
     }
 }
 
+/* Guards the one-time build below.  fork() takes it (lifecycle.c) so that a child never inherits
+ * it held by a thread that does not exist in the child. */
+static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+void tg_policy_lock_for_fork(void) { pthread_mutex_lock(&once); }
+void tg_policy_unlock_after_fork(void) { pthread_mutex_unlock(&once); }
+
 static int named_on_command_line(const char *abs, size_t len)
 {
-    static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
     if (!__atomic_load_n(&cmd_ready, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&once);
         if (!cmd_ready) {

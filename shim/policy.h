@@ -27,4 +27,8 @@ int tg_under_root(const char *abs, size_t len);
 /* For a creation of KIND at ABS: 0 when it is not tracked, else an enum tg_when.  Call inside. */
 int tg_decide(const char *abs, size_t len, enum tg_kind kind);
 
+/* fork() holds the policy's lock across the fork (lifecycle.c). */
+void tg_policy_lock_for_fork(void);
+void tg_policy_unlock_after_fork(void);
+
 #endif

@@ -44,7 +44,9 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
         tg_rr_close(r);
         return TG_REAP_NOT_NAMED;
     }
-    if (tg_proc_alive(&owner)) {
+    /* An owner that has ended through the shim (ENDED) may still be exiting: what it left LIVE is
+     * for its heirs already. */
+    if (!(h.flags & TG_REC_ENDED) && tg_proc_alive(&owner)) {
         tg_rr_close(r);
         return TG_REAP_ALIVE;
     }
