@@ -304,9 +304,19 @@ static struct totals reap_all(int quiet)
     if (dfd < 0)
         return t;
     DIR *d = fdopendir(dup(dfd));
-    for (struct dirent *de; d && (de = readdir(d));)
-        if (is_record_name(de->d_name))
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (is_record_name(de->d_name)) {
             reap_one(dfd, de->d_name, &t, quiet);
+        } else {
+            /* PID.heir markers of processes that are gone (the shim's lifecycle.c) */
+            size_t l = strlen(de->d_name);
+            int pid = atoi(de->d_name);
+            char state = 'X';
+            if (l > 5 && strcmp(de->d_name + l - 5, ".heir") == 0 && pid > 0 &&
+                (tg_proc_stat(pid, NULL, &state) < 0 || state == 'Z' || state == 'X'))
+                unlinkat(dfd, de->d_name, 0);
+        }
+    }
     if (d)
         closedir(d);
     close(dfd);

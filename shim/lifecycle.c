@@ -44,6 +44,22 @@ static int self_pid;
 /* A hand-off program (mktemp) whose parent runs the shim: its files go to the parent. */
 static struct tg_proc_id handoff_parent;
 
+/* STATE_DIR/PID.heir: PID was forked by a process that tracked files.  If that child execs, its
+ * new image has lost the memory of being an heir; the marker tells it at its end. */
+static void heir_marker(char *buf, size_t size, int pid)
+{
+    char num[21];
+    size_t dl = strlen(tg_cfg.state_dir);
+    const char *n = tg_fmt_u64(num, (unsigned)pid);
+    if (dl + strlen(n) + 8 > size) {
+        buf[0] = '\0';
+        return;
+    }
+    char *p = stpcpy(buf, tg_cfg.state_dir);
+    *p++ = '/';
+    strcpy(stpcpy(p, n), ".heir");
+}
+
 void tg_forked(pid_t child)
 {
     uint32_t gen = atomic_fetch_add(&tg_fork_count, 1) + 1;
@@ -55,7 +71,7 @@ void tg_forked(pid_t child)
     if (tg_reg_pid && tg_reg_pid == tg_getpid()) {
         struct tg_rec_header *h = tg_rec_header();
         struct tg_proc_id id = {.pid = child, .gen = gen, .start_ticks = tg_proc_start_ticks(child)};
-        tg_enter();
+        tg_enter_nopark();
         tg_reg_lock_for_fork();
         h->heirs[h->nheirs % TG_MAX_HEIRS] = id;
         h->nheirs++;
@@ -266,8 +282,14 @@ void tg_end(enum tg_end_how how, int code)
 {
     int now = tg_getpid();
     int mine = tg_reg_pid && now == tg_reg_pid;
-    int heir = now == self_pid && (maybe_heir || atomic_load(&tg_fork_count)) && tg_cfg.state_dir[0] &&
-               tg_cfg.mode != TG_MODE_OFF;
+    int usable = now == self_pid && tg_cfg.state_dir[0] && tg_cfg.mode != TG_MODE_OFF;
+    char marker[TG_PATH_MAX + 32];
+    marker[0] = '\0';
+    if (usable)
+        heir_marker(marker, sizeof marker, now);
+    /* An exec'd image of a forked child knows it may be an heir only from the marker. */
+    int marked = usable && marker[0] && tg_fstatat(AT_FDCWD, marker, &(struct stat){0}, AT_SYMLINK_NOFOLLOW) == 0;
+    int heir = usable && (maybe_heir || marked || atomic_load(&tg_fork_count));
     if (!mine && !heir)
         return; /* nothing tracked, or a vfork child sharing the parent's memory */
     struct owned o = {.failed = how == TG_END_SIGNAL || (code & 0xff) != 0, .keep_below = 0};
@@ -294,6 +316,8 @@ void tg_end(enum tg_end_how how, int code)
     }
     if (heir)
         inherit();
+    if (marked || (maybe_heir && marker[0]))
+        tg_unlinkat(AT_FDCWD, marker, 0);
 }
 
 #ifdef __GLIBC__
@@ -386,8 +410,16 @@ static void fork_child(void)
     tg_policy_unlock_after_fork();
     tg_tls.in = 0;
     tg_tls.pending = 0;
-    maybe_heir = maybe_heir || tg_reg_pid != 0;
     self_pid = tg_getpid();
+    if (tg_reg_pid != 0 && tg_rec_is_file()) {
+        /* The child marks itself (before it can end or exec): an exec'd image finds the mark. */
+        char marker[TG_PATH_MAX + 32];
+        heir_marker(marker, sizeof marker, self_pid);
+        int fd = marker[0] ? tg_openat(AT_FDCWD, marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+        if (fd >= 0)
+            tg_close(fd);
+    }
+    maybe_heir = maybe_heir || tg_reg_pid != 0;
     handoff_parent.pid = 0;
     memset(ring, 0, sizeof ring);
     tg_signals_after_fork_child();

@@ -38,6 +38,13 @@ static inline void tg_enter(void)
         tg_park();
 }
 void tg_leave(void);
+/* Inside, without waiting for an ending process: for bookkeeping the ending needs to see (a fork's
+ * child named as heir), which the ender waits for like any create in flight. */
+static inline void tg_enter_nopark(void)
+{
+    tg_tls.in++;
+    atomic_fetch_add(&tg_inflight, 1);
+}
 
 /* Live entries of this process; 0 lets the removal wrappers skip all work. */
 extern _Atomic size_t tg_live;
