@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "config.h"
@@ -29,11 +30,32 @@ void tg_reg_unlock_after_fork(void);
  * let the parent exit while the child goes on using the files.  The record's header keeps the
  * last TG_MAX_HEIRS with their start times, for whoever reaps it later. */
 #define RING 256
-static struct {
+struct forked {
     pid_t pid;
     uint32_t gen;
     int64_t when_ns; /* CLOCK_REALTIME at the fork, to compare with an inherited entry's ctime */
-} ring[RING];
+};
+static struct forked ring[RING];
+
+/* Written by the thread that forked, read by whichever thread (or signal handler) ends the
+ * process: through atomics, the pid last, so that a reader sees a slot whole or as no child. */
+static void ring_put(pid_t pid, uint32_t gen, int64_t when_ns)
+{
+    struct forked *r = &ring[(gen - 1) % RING];
+    __atomic_store_n(&r->pid, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->gen, gen, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->when_ns, when_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->pid, pid, __ATOMIC_RELEASE);
+}
+
+static struct forked ring_get(uint32_t i)
+{
+    struct forked f;
+    f.pid = __atomic_load_n(&ring[i].pid, __ATOMIC_ACQUIRE);
+    f.gen = __atomic_load_n(&ring[i].gen, __ATOMIC_RELAXED);
+    f.when_ns = __atomic_load_n(&ring[i].when_ns, __ATOMIC_RELAXED);
+    return f;
+}
 
 /* This process may be named as an heir in another record: a child of a process that tracked files,
  * or a parent of hand-off programs (anything that forked). */
@@ -43,6 +65,22 @@ static int maybe_heir;
 static int self_pid;
 /* A hand-off program (mktemp) whose parent runs the shim: its files go to the parent. */
 static struct tg_proc_id handoff_parent;
+/* A forked child: the parent (pid and start time) and the fork's gen, whose slot in the parent's
+ * record the child signs off in at its end even if the parent has not filled it in yet.  An
+ * exec'd image reads it back from its marker.  pid 0: not a child of a process with a record. */
+static struct tg_proc_id born_of;
+/* The fork in progress on this thread: its gen, and the heirs' slot reserved for its child (-1:
+ * none).  Set by fork_prepare, read on both sides of the fork. */
+static __thread struct {
+    uint32_t gen;
+    int slot;
+} forking __attribute__((tls_model("initial-exec")));
+
+static uint64_t pid_gen(int32_t pid, uint32_t gen)
+{
+    struct tg_proc_id id = {.pid = pid, .gen = gen, .start_ticks = 0};
+    return id.pid_gen;
+}
 
 /* STATE_DIR/PID.heir: PID was forked by a process that tracked files.  If that child execs, its
  * new image has lost the memory of being an heir; the marker tells it at its end. */
@@ -60,21 +98,46 @@ static void heir_marker(char *buf, size_t size, int pid)
     strcpy(stpcpy(p, n), ".heir");
 }
 
+/* fork_prepare, under the registry's lock: the fork's gen, and a slot for the child among the
+ * heirs in the record, reserved before the child exists.  The child may reach its end before
+ * fork() has returned in the parent; it finds the slot by its gen and signs off in it. */
+static void reserve_heir(void)
+{
+    forking.gen = atomic_fetch_add(&tg_fork_count, 1) + 1;
+    forking.slot = -1;
+    if (!tg_reg_pid || tg_reg_pid != tg_getpid() || !tg_rec_is_file())
+        return;
+    struct tg_rec_header *h = tg_rec_header();
+    /* As in pass_on: heirs of an ended owner add theirs to the same ring. */
+    uint32_t i = __atomic_fetch_add(&h->nheirs, 1, __ATOMIC_SEQ_CST) % TG_MAX_HEIRS;
+    /* The pid first: a reader sees the slot's previous child gone, never a mix of two. */
+    __atomic_store_n(&h->heirs[i].pid_gen, pid_gen(0, forking.gen), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&h->heirs[i].start_ticks, 0, __ATOMIC_SEQ_CST);
+    forking.slot = (int)i;
+}
+
 void tg_forked(pid_t child)
 {
-    uint32_t gen = atomic_fetch_add(&tg_fork_count, 1) + 1;
+    uint32_t gen = forking.gen;
+    int i = forking.slot;
+    forking.gen = 0;
+    if (!gen)
+        return; /* no fork handlers: the shim does nothing in this process */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    ring[(gen - 1) % RING].pid = child;
-    ring[(gen - 1) % RING].gen = gen;
-    ring[(gen - 1) % RING].when_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-    if (tg_reg_pid && tg_reg_pid == tg_getpid()) {
-        struct tg_rec_header *h = tg_rec_header();
-        struct tg_proc_id id = {.pid = child, .gen = gen, .start_ticks = tg_proc_start_ticks(child)};
+    ring_put(child, gen, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+    if (i >= 0 && tg_reg_pid && tg_reg_pid == tg_getpid()) {
+        struct tg_proc_id *slot = &tg_rec_header()->heirs[i];
+        uint64_t start = tg_proc_start_ticks(child), unfilled = pid_gen(0, gen);
         tg_enter_nopark();
+        /* Under the lock that reservations take: the slot cannot be given to a later fork
+         * between the look and the writes.  A child that signed off already keeps its mark. */
         tg_reg_lock_for_fork();
-        h->heirs[h->nheirs % TG_MAX_HEIRS] = id;
-        h->nheirs++;
+        if (__atomic_load_n(&slot->pid_gen, __ATOMIC_SEQ_CST) == unfilled) {
+            __atomic_store_n(&slot->start_ticks, start, __ATOMIC_SEQ_CST);
+            __atomic_compare_exchange_n(&slot->pid_gen, &unfilled, pid_gen(child, gen), 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST);
+        }
         tg_reg_unlock_after_fork();
         tg_leave();
     }
@@ -90,6 +153,18 @@ static int child_alive(pid_t pid)
     return tg_proc_stat(pid, NULL, &state) < 0 || state != 'Z';
 }
 
+/* Whether the child of fork GEN has signed off in this process's record: it has reached its own
+ * end and will not use the files again (record.h).  Not found (a ring that moved on, no record
+ * file): it has not, the safe answer. */
+static int signed_off(pid_t pid, uint32_t gen)
+{
+    struct tg_rec_header *h = tg_rec_is_file() ? tg_rec_header() : NULL;
+    for (int i = 0; h && i < TG_MAX_HEIRS; i++)
+        if (__atomic_load_n(&h->heirs[i].pid_gen, __ATOMIC_SEQ_CST) == pid_gen(-pid, gen))
+            return 1;
+    return 0;
+}
+
 static unsigned keep_below(void)
 {
     if (handoff_parent.pid && tg_proc_alive(&handoff_parent))
@@ -97,9 +172,11 @@ static unsigned keep_below(void)
     uint32_t count = atomic_load(&tg_fork_count), keep = 0;
     if (count > RING)
         keep = count - RING; /* children that fell out of the ring: assume alive */
-    for (uint32_t i = 0; i < RING && i < count; i++)
-        if (ring[i].gen > keep && ring[i].pid > 0 && child_alive(ring[i].pid))
-            keep = ring[i].gen;
+    for (uint32_t i = 0; i < RING && i < count; i++) {
+        struct forked c = ring_get(i);
+        if (c.gen > keep && c.pid > 0 && child_alive(c.pid) && !signed_off(c.pid, c.gen))
+            keep = c.gen;
+    }
     return keep;
 }
 
@@ -209,7 +286,10 @@ static void hand_over(const struct owned *o)
         if (!due(e, o))
             atomic_compare_exchange_strong(&e->state, &expect, TG_FREE);
     }
-    h->flags |= TG_REC_ENDED;
+    /* Set before the children's sign-offs are read again, both sequentially consistent
+     * (record.h): a child that ends now either has signed off already, and is seen gone, or sees
+     * ENDED and takes the entries itself. */
+    __atomic_fetch_or(&h->flags, TG_REC_ENDED, __ATOMIC_SEQ_CST);
 }
 
 /* An inherited entry stays while a child of this process, forked after the entry was made, is
@@ -218,33 +298,71 @@ static int child_may_use(const struct tg_rec_entry *e, void *arg)
 {
     (void)arg;
     uint32_t count = atomic_load(&tg_fork_count);
-    for (uint32_t i = 0; i < RING && i < count; i++)
-        if (ring[i].pid > 0 && ring[i].when_ns >= e->ctime_ns && child_alive(ring[i].pid))
+    for (uint32_t i = 0; i < RING && i < count; i++) {
+        struct forked c = ring_get(i);
+        if (c.pid > 0 && c.when_ns >= e->ctime_ns && child_alive(c.pid))
             return 1;
+    }
     return 0;
+}
+
+/* The header of another process's record, mapped shared so that heirs can update it in place
+ * while others read it, or NULL.  A record this process may not write it may not reap either. */
+static struct tg_rec_header *map_header(int dfd, const char *name)
+{
+    int fd = tg_openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    void *p = (void *)-1;
+    /* Records only grow, so the first chunk stays there while it is mapped. */
+    if (tg_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)TG_CHUNK0)
+        p = tg_mmap(NULL, sizeof(struct tg_rec_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    tg_close(fd);
+    if (p == (void *)-1)
+        return NULL;
+    struct tg_rec_header *h = p;
+    if (memcmp(h->magic, TG_REC_MAGIC, 8) != 0 || h->version != TG_REC_VERSION) {
+        tg_munmap(p, sizeof *h);
+        return NULL;
+    }
+    return h;
+}
+
+/* This process has reached its end: every slot of H that names it says so (record.h), and so
+ * does the slot reserved for it in its parent's record if the parent has not filled it in yet.
+ * Done before the record is read (from the file, next), and ordered before that read: the
+ * sequentially consistent load after the swaps keeps every later read after them, as a fence
+ * would (a fence the thread sanitizer cannot follow). */
+static void sign_off(struct tg_rec_header *h, const struct tg_proc_id *me)
+{
+    int parents = born_of.pid && h->pid == born_of.pid && h->start_ticks == born_of.start_ticks;
+    for (int i = 0; i < TG_MAX_HEIRS; i++) {
+        struct tg_proc_id cur;
+        cur.pid_gen = __atomic_load_n(&h->heirs[i].pid_gen, __ATOMIC_SEQ_CST);
+        if ((cur.pid == me->pid && __atomic_load_n(&h->heirs[i].start_ticks, __ATOMIC_SEQ_CST) == me->start_ticks) ||
+            (cur.pid == 0 && parents && cur.gen == born_of.gen))
+            __atomic_compare_exchange_n(&h->heirs[i].pid_gen, &cur.pid_gen, pid_gen(-me->pid, cur.gen), 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+    (void)__atomic_load_n(&h->flags, __ATOMIC_SEQ_CST);
 }
 
 /* Entries kept for this process's children: the children become heirs of that record, so that it
  * is reaped when they are gone and not before. */
-static void pass_on(int dfd, const char *name)
+static void pass_on(struct tg_rec_header *h)
 {
-    int fd = tg_openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-    struct tg_rec_header h;
-    if (fd < 0)
-        return;
-    if (TG_SYS(SYS_pread64, fd, &h, sizeof h, 0) == (long)sizeof h && memcmp(h.magic, TG_REC_MAGIC, 8) == 0) {
-        uint32_t count = atomic_load(&tg_fork_count);
-        for (uint32_t i = 0; i < RING && i < count; i++) {
-            if (ring[i].pid <= 0 || !child_alive(ring[i].pid))
-                continue;
-            struct tg_proc_id id = {.pid = ring[i].pid, .gen = UINT32_MAX,
-                                    .start_ticks = tg_proc_start_ticks(ring[i].pid)};
-            h.heirs[h.nheirs % TG_MAX_HEIRS] = id;
-            h.nheirs++;
-        }
-        TG_SYS(SYS_pwrite64, fd, &h, sizeof h, 0);
+    uint32_t count = atomic_load(&tg_fork_count);
+    for (uint32_t i = 0; i < RING && i < count; i++) {
+        struct forked c = ring_get(i);
+        if (c.pid <= 0 || !child_alive(c.pid))
+            continue;
+        struct tg_proc_id *slot = &h->heirs[__atomic_fetch_add(&h->nheirs, 1, __ATOMIC_SEQ_CST) % TG_MAX_HEIRS];
+        /* The pid last: a reader that sees the slot half written sees pid 0, no process. */
+        __atomic_store_n(&slot->pid_gen, pid_gen(0, UINT32_MAX), __ATOMIC_SEQ_CST);
+        __atomic_store_n(&slot->start_ticks, tg_proc_start_ticks(c.pid), __ATOMIC_SEQ_CST);
+        __atomic_store_n(&slot->pid_gen, pid_gen(c.pid, UINT32_MAX), __ATOMIC_SEQ_CST);
     }
-    tg_close(fd);
 }
 
 /* Records left by processes that named this one as their heir (a daemon's parent, mktemp for its
@@ -271,8 +389,13 @@ static void inherit(void)
             size_t l = strlen(d->d_name);
             if (l < 5 || memcmp(d->d_name + l - 4, ".rec", 4) != 0)
                 continue;
-            if (tg_reap_record(dfd, d->d_name, &opts, &r, buf, sizeof buf) == TG_REAP_KEPT && !opts.dry)
-                pass_on(dfd, d->d_name);
+            struct tg_rec_header *h = opts.dry ? NULL : map_header(dfd, d->d_name);
+            if (h)
+                sign_off(h, &me);
+            if (tg_reap_record(dfd, d->d_name, &opts, &r, buf, sizeof buf) == TG_REAP_KEPT && h)
+                pass_on(h);
+            if (h)
+                tg_munmap(h, sizeof *h);
         }
     }
     tg_close(dfd);
@@ -287,8 +410,17 @@ void tg_end(enum tg_end_how how, int code)
     marker[0] = '\0';
     if (usable)
         heir_marker(marker, sizeof marker, now);
-    /* An exec'd image of a forked child knows it may be an heir only from the marker. */
+    /* An exec'd image of a forked child knows it may be an heir only from the marker, which also
+     * says whose child it is (fork_child). */
     int marked = usable && marker[0] && tg_fstatat(AT_FDCWD, marker, &(struct stat){0}, AT_SYMLINK_NOFOLLOW) == 0;
+    if (marked && !born_of.pid) {
+        int fd = tg_openat(AT_FDCWD, marker, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+        struct tg_proc_id b;
+        if (fd >= 0 && tg_read(fd, &b, sizeof b) == (long)sizeof b && b.pid > 0)
+            born_of = b;
+        if (fd >= 0)
+            tg_close(fd);
+    }
     int heir = usable && (maybe_heir || marked || atomic_load(&tg_fork_count));
     if (!mine && !heir)
         return; /* nothing tracked, or a vfork child sharing the parent's memory */
@@ -396,6 +528,7 @@ static void fork_prepare(void)
     tg_enter();
     tg_policy_lock_for_fork();
     tg_reg_lock_for_fork();
+    reserve_heir();
 }
 
 static void fork_parent(void)
@@ -411,14 +544,24 @@ static void fork_child(void)
     tg_tls.in = 0;
     tg_tls.pending = 0;
     self_pid = tg_getpid();
-    if (tg_reg_pid != 0 && tg_rec_is_file()) {
-        /* The child marks itself (before it can end or exec): an exec'd image finds the mark. */
+    if (forking.slot >= 0 && tg_rec_is_file()) {
+        born_of.pid = tg_rec_header()->pid;
+        born_of.start_ticks = tg_rec_header()->start_ticks;
+        born_of.gen = forking.gen;
+        /* The child marks itself (before it can end or exec): an exec'd image finds the mark,
+         * and in it where to sign off. */
         char marker[TG_PATH_MAX + 32];
         heir_marker(marker, sizeof marker, self_pid);
-        int fd = marker[0] ? tg_openat(AT_FDCWD, marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
-        if (fd >= 0)
+        int fd = marker[0] ? tg_openat(AT_FDCWD, marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)
+                           : -1;
+        if (fd >= 0) {
+            tg_write(fd, &born_of, sizeof born_of);
             tg_close(fd);
+        }
+    } else {
+        born_of.pid = 0;
     }
+    forking.gen = 0;
     maybe_heir = maybe_heir || tg_reg_pid != 0;
     handoff_parent.pid = 0;
     memset(ring, 0, sizeof ring);

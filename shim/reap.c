@@ -19,9 +19,12 @@ static int protected_by_heir(const struct tg_rec_header *h, const struct tg_rec_
     return 0;
 }
 
+/* Whether slot A names B, signed off (its pid negated, record.h) or not.  A slot B signed off
+ * before its parent filled it in has no start time. */
 static int is_self(const struct tg_proc_id *a, const struct tg_proc_id *b)
 {
-    return b && a->pid == b->pid && a->start_ticks == b->start_ticks;
+    return b && ((a->pid == b->pid && a->start_ticks == b->start_ticks) ||
+                 (a->pid == -b->pid && (a->start_ticks == b->start_ticks || a->start_ticks == 0)));
 }
 
 enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_reap_opts *o,

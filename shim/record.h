@@ -44,9 +44,14 @@ enum tg_when { TG_WHEN_ENDS = 1, TG_WHEN_FAILS = 2 };
 
 /* A process, told apart from a later one with the same pid by its start time. */
 struct tg_proc_id {
-    int32_t pid;
-    uint32_t gen;         /* for heirs: entries with a smaller fork_gen may still be in its use */
-    uint64_t start_ticks; /* /proc/PID/stat field 22 */
+    union {
+        struct {
+            int32_t pid;
+            uint32_t gen; /* for heirs: entries with a smaller fork_gen may still be in its use */
+        };
+        uint64_t pid_gen; /* both at once, for compare-and-swap on heirs' slots */
+    };
+    uint64_t start_ticks; /* /proc/PID/stat field 22; 0 in a slot its parent has not filled in */
 };
 
 struct tg_rec_header {
@@ -62,7 +67,13 @@ struct tg_rec_header {
     struct tg_proc_id supervisor; /* the launcher that started this process's tree, or pid 0 */
     /* Processes that may still use this process's files after it is gone: its most recent
      * forked children (a ring: slot nheirs % TG_MAX_HEIRS is the next), or, for a hand-off
-     * program, its parent.  An entry whose fork_gen is below the gen of a living heir stays. */
+     * program, its parent.  An entry whose fork_gen is below the gen of a living heir stays.
+     * A fork's slot is reserved before the child exists (pid 0 and the fork's gen), and the
+     * parent fills it in once fork() has returned.  An heir that has reached its end signs off:
+     * it negates its pid in its slot (compare-and-swap on pid_gen, in a shared mapping; a slot
+     * still unfilled is signed off with start_ticks 0), then reads the flags and the other
+     * slots.  The owner sets TG_REC_ENDED, then reads the slots.  Of two processes ending at
+     * once, at least one therefore sees the other gone and takes the entries (lifecycle.c). */
     uint32_t nheirs;
     uint32_t reserved0;
     struct tg_proc_id heirs[TG_MAX_HEIRS];

@@ -162,8 +162,13 @@ int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **out)
         e = (const struct tg_rec_entry *)window(r, (uint64_t)c * TG_CELL, (size_t)cells * TG_CELL);
         /* A second read may see another file than the first (its owner still writing, or a
          * hostile one rewriting it): what was checked must still be what is there. */
-        if (!e || e->cells != cells || e->pathlen != len || atomic_load(&((struct tg_rec_entry *)e)->state) != state)
+        if (!e || e->cells != cells || e->pathlen != len)
             return refuse(r, "record changed while being read");
+        /* No longer LIVE: its owner, ending as its heir reads, claimed it (or gave it up) in
+         * between.  Not for the reader, like any entry that is not LIVE; refusing the whole record
+         * for it would leave the rest to the next reap. */
+        if (atomic_load(&((struct tg_rec_entry *)e)->state) != state)
+            continue;
         if (e->path[len] != '\0' || strlen(e->path) != len || !normal_abs(e->path, len))
             return refuse(r, "path is not an absolute normalised path");
         if (e->owner != r->h.pid)

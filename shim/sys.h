@@ -60,6 +60,12 @@ static inline long tg_getdents64(int fd, void *b, unsigned long n)
 }
 static inline long tg_lseek(int fd, long off, int whence) { return TG_SYS(SYS_lseek, fd, off, whence, 0); }
 static inline int tg_ftruncate(int fd, long len) { return (int)TG_SYS(SYS_ftruncate, fd, len, 0, 0); }
+static inline void *tg_mmap(void *addr, unsigned long len, int prot, int flags, int fd, long off)
+{
+    long r = tg_sys6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
+    return r < 0 && r > -4096 ? (void *)-1 : (void *)r;
+}
+static inline int tg_munmap(void *addr, unsigned long len) { return (int)TG_SYS(SYS_munmap, addr, len, 0, 0); }
 static inline int tg_getpid(void) { return (int)TG_SYS(SYS_getpid, 0, 0, 0, 0); }
 static inline int tg_gettid(void) { return (int)TG_SYS(SYS_gettid, 0, 0, 0, 0); }
 static inline int tg_kill(int pid, int sig) { return (int)TG_SYS(SYS_kill, pid, sig, 0, 0); }

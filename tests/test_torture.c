@@ -4,10 +4,8 @@
  *
  * After each round, once every process of the victim's tree has ended: no deadlock (every wait is
  * bounded), death by the very signal sent, nothing left in the root but what is kept on purpose,
- * every published file there and intact, the foreign files untouched, no record left.  One
- * exception, which the README allows: files kept for a child that ended at the very moment its
- * parent handed them over are taken by the next reap; then the round runs `tmpguard reap` (what
- * the launcher does every two seconds) and asks the same of what is left after it.
+ * every published file there and intact, the foreign files untouched, no record left, and no
+ * reap needed for any of it.
  *
  * TG_TORTURE_ROUNDS=N sets the number of rounds (default 200, and an eighth of that again with the
  * victim stopped when the signal is sent; 50 with the sanitized library, which is slower).  Each
@@ -125,7 +123,6 @@ struct verdict {
     char msg[6000];
     size_t len;
     int orphans, wrong;
-    int handed; /* of the wrong: records left for the next reap, as the README allows (see below) */
 };
 
 static void note(struct verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -571,10 +568,7 @@ static void check_pubdir(struct verdict *v)
     check_series(v, &keep, "keep");
 }
 
-/* A record left behind, described: whose, and for which child its entries were kept.  Counted in
- * v->handed when its owner ended through the shim and kept every entry left in it for a child it
- * names as an heir: that child ended at the moment its parent handed over, which the README allows
- * ("then the next reap ... takes the files"). */
+/* A record left behind, described: whose, and for which child its entries were kept. */
 static void describe_record(struct verdict *v, const char *name, pid_t victim)
 {
     char path[700];
@@ -604,12 +598,13 @@ static void describe_record(struct verdict *v, const char *name, pid_t victim)
             }
         }
         uint32_t nh = h->nheirs < TG_MAX_HEIRS ? h->nheirs : TG_MAX_HEIRS, lo = UINT32_MAX, hi = 0;
-        int named = 0;
+        int named = 0, signed_off = 0;
         for (uint32_t i = 0; i < nh; i++) {
             uint32_t g = h->heirs[i].gen;
             lo = g < lo ? g : lo;
             hi = g > hi ? g : hi;
             named |= live && g > maxlive && g <= minclaimed;
+            signed_off |= live && g == maxlive + 1 && h->heirs[i].pid < 0;
         }
         note(v, "RECORD %s left by pid %d%s%s: %u entries still listed", name, h->pid,
              h->pid == victim ? " (the victim)" : "", h->flags & TG_REC_ENDED ? ", which ended through the shim" : "",
@@ -619,12 +614,12 @@ static void describe_record(struct verdict *v, const char *name, pid_t victim)
         if (live && (h->flags & TG_REC_ENDED))
             note(v, ", all made before its fork #%u: kept for the child of fork #%u%s, which the record %s",
                  maxlive + 1, maxlive + 1, minclaimed != UINT32_MAX && minclaimed > maxlive + 1 ? " or later" : "",
-                 named ? "names as an heir (that child ended without taking them over)"
-                       : "does NOT name as an heir");
+                 !named       ? "does NOT name as an heir"
+                 : signed_off ? "names as an heir that signed off (that child ended without taking them over)"
+                              : "names as an heir that did not sign off");
         if (nh)
             note(v, "; it named %u children, the last %u of forks #%u to #%u", h->nheirs, nh, lo, hi);
         note(v, "; ");
-        v->handed += live && (h->flags & TG_REC_ENDED) && named;
     } else {
         note(v, "RECORD %s left (unreadable); ", name);
     }
@@ -657,28 +652,6 @@ static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, S
                            SIGPIPE, SIGXCPU, SIGVTALRM, SIGPROF, SIGSYS, 0 /* SIGRTMIN + 2 */};
 #define NSIGS (sizeof sigs / sizeof sigs[0])
 
-/* The only thing wrong is records left for the next reap (describe_record): the reap the
- * launcher does every two seconds, run here, must leave exactly what a round without them leaves.
- * Returns 1 when it does; otherwise V says what is still wrong after it. */
-static int after_reap(struct verdict *v)
-{
-    static struct run r;
-    struct verdict w;
-    memset(&w, 0, sizeof w);
-    RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "reap");
-    if (!exited_with(r.status, 0)) {
-        w.wrong++;
-        note(&w, "tmpguard reap: %s %.300s; ", describe(r.status), r.err);
-    }
-    check_root(&w);
-    check_pubdir(&w);
-    check_state(&w, 0);
-    if (!w.orphans && !w.wrong)
-        return 1;
-    note(v, "AFTER tmpguard reap, still %d orphans, %d wrong: %s", w.orphans, w.wrong, w.msg);
-    return 0;
-}
-
 /* Starts ARGV under the shim with the default action for every signal the rounds send: an ignored
  * signal stays ignored under the shim, and a test started as a background job of a shell without
  * job control inherits SIGINT and SIGQUIT ignored. */
@@ -694,8 +667,7 @@ static void start_victim(struct proc *p, struct run *r, const char *const argv[]
         sigaction(sigs[k] ? sigs[k] : SIGRTMIN + 2, &old[k], NULL);
 }
 
-/* One round; returns 0 when everything held, 1 when it did once the next reap had run (see
- * after_reap), -1 when not.  STOPPED: the signal is sent while the victim is stopped (SIGSTOP),
+/* One round; returns 0 when everything held, -1 when not.  STOPPED: the signal is sent while the victim is stopped (SIGSTOP),
  * and delivered when it continues. */
 static int one_round(int i, unsigned long long seed, int stopped)
 {
@@ -759,8 +731,6 @@ static int one_round(int i, unsigned long long seed, int stopped)
     } else {
         note(&v, "(what is on disk is not checked after a deadlock)");
     }
-    if (v.handed && v.wrong == v.handed && after_reap(&v))
-        return 1;
     if (v.orphans || v.wrong) {
         cr_log_error("round %d (seed %llu, signal %d, %u us after ready%s, %ld ms): %d orphans, %d wrong: %s", i,
                      seed, sig, delay, stopped ? ", stopped" : "", now_ms() - start, v.orphans, v.wrong, v.msg);
@@ -773,17 +743,13 @@ static int one_round(int i, unsigned long long seed, int stopped)
 
 static void rounds(int n, unsigned long long seed, int stopped)
 {
-    int failed = 0, reaped = 0, i;
+    int failed = 0, i;
     long t0 = now_ms();
-    for (i = 0; i < n && failed < MAX_FAILED; i++) {
-        int res = one_round(i, seed + (unsigned long long)i, stopped);
-        failed += res < 0;
-        reaped += res > 0;
-    }
+    for (i = 0; i < n && failed < MAX_FAILED; i++)
+        failed += one_round(i, seed + (unsigned long long)i, stopped) < 0;
     long ms = now_ms() - t0;
-    fprintf(stderr, "torture%s: %d rounds from seed %llu in %ld ms (%ld ms a round), %d failed%s; in %d the next "
-            "reap took files kept for an heir that ended as its parent handed over\n",
-            stopped ? " (stopped)" : "", i, seed, ms, i ? ms / i : 0, failed, i < n ? ", then gave up" : "", reaped);
+    fprintf(stderr, "torture%s: %d rounds from seed %llu in %ld ms (%ld ms a round), %d failed%s\n",
+            stopped ? " (stopped)" : "", i, seed, ms, i ? ms / i : 0, failed, i < n ? ", then gave up" : "");
 }
 
 /* The signal arrives while the threads run. */
@@ -875,4 +841,37 @@ Test(torture, heir_ends_while_parent_cleans_up)
     check_state(&v, 0);
     cr_expect(left == 0 && !v.len, "%d files left in the root (the file handed to the child among them: %s); %s",
               left, exists_early() ? "yes" : "no", v.msg);
+}
+
+/* A parent and its children end at the same moment, the children after the parent has kept the
+ * file for them, or while it does, and while each other ends: whoever ends last takes the file,
+ * with no reap after them.  Before heirs signed off in the record, each could see the other alive
+ * and leave the file to the next reap: two of three runs with two children did. */
+Test(torture, heirs_end_at_once)
+{
+    static struct run r;
+    char gate[700], kids[4];
+    int bad = 0, runs = 0;
+    snprintf(gate, sizeof gate, "%s/gate", f.out);
+    for (int n = 1; n <= 4; n *= 2) {
+        snprintf(kids, sizeof kids, "%d", n);
+        for (int i = 0; i < 60 && bad < 3; i++, runs++) {
+            struct verdict v;
+            memset(&v, 0, sizeof v);
+            unlink(gate);
+            int st = run_bounded((const char *const[]){torture_path(), "heirs-at-once", f.root, gate, kids, NULL}, &r,
+                                 &v);
+            int left = count_below(f.root);
+            check_state(&v, 0);
+            if (!exited_with(st, 0) || left || v.len) {
+                bad++;
+                cr_log_error("%d children, run %d: %s, %d files left; %s %s", n, i, describe(st), left, v.msg, r.err);
+                rm_rf(f.root);
+                rm_rf(f.state);
+                mkdir(f.root, 0755);
+                mkdir(f.state, 0700);
+            }
+        }
+    }
+    cr_expect(bad == 0, "%d of %d runs left files or records for the next reap", bad, runs);
 }

@@ -7,7 +7,8 @@
  * and two small cases the torture found, for the test to run on their own:
  *   torture first-create ROOT DELAY_US [PADDING...]
  *   torture heir-late ROOT N
- * (see first_create() and heir_late() below).
+ *   torture heirs-at-once ROOT GATE NCHILDREN
+ * (see first_create(), heir_late() and heirs_at_once() below).
  *
  * ROOT is the temp root, PUBDIR a directory outside every root, FOREIGNDIR (inside ROOT) holds
  * files the test made before: foreign-0..7 ("foreign K\n") and the directories fdir-0..1, each
@@ -36,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -732,6 +734,37 @@ static int heir_late(int argc, char **argv)
     return 5;
 }
 
+/* A scratch file, then NCHILDREN children that wait for GATE to exist; the parent makes GATE and
+ * exits at once, so that the children end while the parent hands the file over to them, and
+ * while each other ends.  Whoever ends last must remove the file. */
+static int heirs_at_once(int argc, char **argv)
+{
+    if (argc != 5)
+        return 2;
+    char p[300];
+    snprintf(p, sizeof p, "%s/early-XXXXXX", argv[2]);
+    int fd = mkstemp(p), n = atoi(argv[4]);
+    if (fd < 0 || n < 1 || n > 8)
+        return 2;
+    close(fd);
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* Bounded: a parent that never opens the gate must not leave children behind. */
+            for (long k = 0; k < 20000000 && access(argv[3], F_OK) != 0; k++)
+                sched_yield();
+            exit(0);
+        }
+        if (pid < 0)
+            return 2;
+    }
+    fd = open(argv[3], O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return 2;
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     self = argv[0];
@@ -741,6 +774,8 @@ int main(int argc, char **argv)
         return first_create(argc, argv);
     if (argc > 1 && strcmp(argv[1], "heir-late") == 0)
         return heir_late(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "heirs-at-once") == 0)
+        return heirs_at_once(argc, argv);
     if (argc != 6)
         return 2;
     nthreads = atoi(argv[1]);
