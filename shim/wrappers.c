@@ -125,12 +125,15 @@ static void *next_symbol(const char *name)
 #endif
 
 /* Another library's initialiser may call a wrapper before this library's own has run, and the
- * lazy ones are found on first use. */
+ * lazy ones are found on first use, by whichever threads get there first: they all store the same
+ * pointer, through atomics (plain moves on x86 and arm64) so that it is not a data race. */
 static inline void *resolve(void **slot, const char *name)
 {
-    void *p = *slot;
-    if (__builtin_expect(p == NULL, 0))
-        *slot = p = next_symbol(name);
+    void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(p == NULL, 0)) {
+        p = next_symbol(name);
+        __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+    }
     return p;
 }
 #define REAL(name) ((__typeof__(name) *)resolve((void **)&real_##name, #name))
