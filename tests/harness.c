@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -69,6 +70,50 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 void rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 void fx_teardown(struct fx *f) { rm_rf(f->base); }
+
+void kill_leftovers(const struct fx *f)
+{
+    char want[400];
+    int wl = snprintf(want, sizeof want, "TMPGUARD_STATE_DIR=%s", f->state) + 1; /* with the NUL */
+    DIR *d = opendir("/proc");
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 1 || pid == getpid())
+            continue;
+        char file[64], env[32769];
+        snprintf(file, sizeof file, "/proc/%ld/environ", pid);
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, env, sizeof env - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        env[n] = '\0';
+        for (ssize_t i = 0; i + wl <= n; i += (ssize_t)strlen(env + i) + 1)
+            if (memcmp(env + i, want, (size_t)wl) == 0) {
+                kill((pid_t)pid, SIGKILL);
+                break;
+            }
+    }
+    if (d)
+        closedir(d);
+}
+
+int pid_dead(pid_t pid)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(p, "r");
+    if (!fp)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
+}
 
 static long now_ms(void)
 {

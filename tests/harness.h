@@ -33,6 +33,10 @@ struct proc {
 
 void fx_setup(struct fx *f);
 void fx_teardown(struct fx *f);
+/* SIGKILLs every other process with F's state directory in its environment: the fixture is the
+ * test's own, so each such process is one the test started (a victim, a launcher, what they ran),
+ * still running when a failed assertion stopped the test before it could end them. */
+void kill_leftovers(const struct fx *f);
 
 /* Whether tests run with the shim: TG_NO_SHIM=1 runs the same tests without it, to show that
  * they fail where the shim is the point. */
@@ -58,6 +62,9 @@ void run_argv(struct fx *f, int shim, const char *cwd, const char *const env[], 
 #define RUN(f, shim, cwd, env, r, ...)                                                              \
     run_argv((f), (shim), (cwd), (env), (r), (const char *const[]){__VA_ARGS__, NULL})
 #define VICTIM(f, r, ...) RUN((f), 1, NULL, NULL, (r), victim_path(), __VA_ARGS__)
+
+/* Whether PID is gone or a zombie: what the reaper calls dead. */
+int pid_dead(pid_t pid);
 
 /* Files and directories below DIR (not counting DIR), following no symlink. */
 int count_below(const char *dir);

@@ -32,42 +32,10 @@ static void setup(void)
     fx_setup(&f);
 }
 
-/* A test that stops at a failed assertion may leave its long-running victims (and launchers)
- * behind: every process still running with this fixture's state directory in its environment is
- * one this test started. */
-static void kill_leftovers(void)
-{
-    char want[400];
-    int wl = snprintf(want, sizeof want, "TMPGUARD_STATE_DIR=%s", f.state) + 1; /* with the NUL */
-    DIR *d = opendir("/proc");
-    for (struct dirent *de; d && (de = readdir(d));) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 1 || pid == getpid())
-            continue;
-        char file[64], env[32769];
-        snprintf(file, sizeof file, "/proc/%ld/environ", pid);
-        int fd = open(file, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, env, sizeof env - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        env[n] = '\0';
-        for (ssize_t i = 0; i + wl <= n; i += (ssize_t)strlen(env + i) + 1)
-            if (memcmp(env + i, want, (size_t)wl) == 0) {
-                kill((pid_t)pid, SIGKILL);
-                break;
-            }
-    }
-    if (d)
-        closedir(d);
-}
-
 static void teardown(void)
 {
-    kill_leftovers();
+    /* A test stopped by a failed assertion may have left its long-running victims (and launchers). */
+    kill_leftovers(&f);
     fx_teardown(&f);
 }
 TestSuite(durability, .init = setup, .fini = teardown, .timeout = 180);
@@ -255,25 +223,10 @@ static const char *created_in(const struct run *r, const char *dir, int nth)
     return NULL;
 }
 
-/* Whether PID is gone or a zombie: what the reaper calls dead. */
-static int dead(pid_t pid)
-{
-    char p[64], buf[1024];
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(p, "r");
-    if (!fp)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
-}
-
 static void wait_dead(pid_t pid)
 {
     long deadline = now_ms() + 10000;
-    while (!dead(pid)) {
+    while (!pid_dead(pid)) {
         cr_assert(now_ms() < deadline, "process %d did not die", (int)pid);
         usleep(5000);
     }

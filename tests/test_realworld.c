@@ -27,39 +27,6 @@ static struct run r; /* large: kept off the stack */
 static char launcher[4096];
 static pid_t agent_pid; /* an ssh-agent a test started: killed at the end if it is still there */
 
-/* A test that stops at a failed assertion may leave what it started running (a convert, a git
- * hook, an ssh-agent): every process with this fixture's state directory in its environment is
- * one this test started. */
-static void kill_leftovers(void)
-{
-    char want[400];
-    int wl = snprintf(want, sizeof want, "TMPGUARD_STATE_DIR=%s", f.state) + 1; /* with the NUL */
-    DIR *d = opendir("/proc");
-    for (struct dirent *de; d && (de = readdir(d));) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 1 || pid == getpid())
-            continue;
-        char file[64], env[32769];
-        snprintf(file, sizeof file, "/proc/%ld/environ", pid);
-        int fd = open(file, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, env, sizeof env - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        env[n] = '\0';
-        for (ssize_t i = 0; i + wl <= n; i += (ssize_t)strlen(env + i) + 1)
-            if (memcmp(env + i, want, (size_t)wl) == 0) {
-                kill((pid_t)pid, SIGKILL);
-                break;
-            }
-    }
-    if (d)
-        closedir(d);
-}
-
 static void setup(void)
 {
     snprintf(launcher, sizeof launcher, "%s", src_path("scripts/tmpguard"));
@@ -71,7 +38,9 @@ static void teardown(void)
 {
     if (agent_pid > 0)
         kill(agent_pid, SIGKILL);
-    kill_leftovers();
+    /* A test stopped by a failed assertion may have left what it started running (a convert, a git
+     * hook, an ssh-agent). */
+    kill_leftovers(&f);
     fx_teardown(&f);
 }
 TestSuite(realworld, .init = setup, .fini = teardown, .timeout = 120);
@@ -205,25 +174,10 @@ static pid_t ppid_of(pid_t pid)
     return rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
 }
 
-/* Gone, or a zombie: what the reaper calls dead. */
-static int dead(pid_t pid)
-{
-    char p[64], buf[1024];
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(p, "r");
-    if (!fp)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
-}
-
 static void wait_dead(pid_t pid, const char *what)
 {
     long deadline = now_ms() + 15000;
-    while (!dead(pid)) {
+    while (!pid_dead(pid)) {
         cr_assert(now_ms() < deadline, "%s (pid %d) did not die within 15 s", what, (int)pid);
         sleep_ms(5);
     }

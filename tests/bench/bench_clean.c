@@ -11,7 +11,6 @@
  * to its waitpid.  Fails (status 1) unless CMD succeeds and DIR is empty or gone afterwards: a rate
  * for a removal that did not happen would be meaningless.  DIR itself is removed at the end. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,45 +20,19 @@
 
 #include "bench.h"
 
-static int make(long n, const char *dir, long age)
+static int make(long n, const char *dir, long age, const char *prog)
 {
-    char tmpl[4096];
-    int len = snprintf(tmpl, sizeof tmpl, "%s/f.XXXXXX", dir);
-    if (len < 0 || (size_t)len >= sizeof tmpl)
-        return 2;
+    struct bench_tmpl t;
+    bench_tmpl_init(&t, dir, "f", prog);
     struct timespec past[2];
     clock_gettime(CLOCK_REALTIME, &past[0]);
     past[0].tv_sec -= age;
     past[1] = past[0];
-    char name[sizeof tmpl];
-    for (long i = 0; i < n; i++) {
-        memcpy(name, tmpl, (size_t)len + 1);
-        int fd = mkstemp(name);
-        if (fd < 0) {
-            perror("mkstemp");
-            return 2;
-        }
-        if (age > 0 && futimens(fd, past) < 0) {
-            perror("futimens");
-            return 2;
-        }
-        close(fd);
-    }
+    if (bench_make_files(&t, n, age > 0 ? past : NULL) < 0)
+        return 2;
     /* Die as the OOM killer kills: nothing runs, everything stays. */
     raise(SIGKILL);
     return 2;
-}
-
-static int wait_for(pid_t pid)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            perror("waitpid");
-            return -1;
-        }
-    }
-    return status;
 }
 
 static void usage(const char *prog)
@@ -71,7 +44,7 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "make") == 0)
-        return make(bench_count(argv[2], argv[0]), argv[3], strtol(argv[4], NULL, 10));
+        return make(bench_count(argv[2], argv[0]), argv[3], strtol(argv[4], NULL, 10), argv[0]);
 
     const char *lib = NULL;
     long age = 0, settle_ms = 0;
@@ -103,34 +76,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot run the file maker: %s\n", argv[0], strerror(rc));
         return 1;
     }
-    int status = wait_for(pid);
+    int status = bench_wait(pid);
     long made = bench_count_entries(dir);
     if (status == -1 || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL || made != n) {
         fprintf(stderr, "%s: the file maker failed (status %#x, %ld of %ld files)\n", argv[0], (unsigned)status, made, n);
         return 1;
     }
-    if (settle_ms > 0) {
-        struct timespec ts = {settle_ms / 1000, (settle_ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-    }
+    if (settle_ms > 0)
+        bench_sleep_ms(settle_ms);
 
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    double start = bench_now();
-    rc = posix_spawnp(&pid, cmd[0], &fa, NULL, cmd, bench_child_env(NULL));
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "%s: cannot run %s: %s\n", argv[0], cmd[0], strerror(rc));
+    double secs;
+    if (bench_run_quiet(cmd, argv[0], &secs) != 0)
         return 1;
-    }
-    status = wait_for(pid);
-    double end = bench_now();
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "%s: %s failed (status %#x)\n", argv[0], cmd[0], (unsigned)status);
-        return 1;
-    }
     long left = bench_count_entries(dir);
     if (left != 0) {
         fprintf(stderr, "%s: %s left %ld of %ld files in %s\n", argv[0], cmd[0], left, n, dir);
@@ -140,6 +97,6 @@ int main(int argc, char **argv)
         perror(dir);
         return 1;
     }
-    printf("%.9f\n", end - start);
+    printf("%.9f\n", secs);
     return 0;
 }

@@ -14,29 +14,18 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <errno.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 
-static int make(long n, const char *dir)
+static int make(long n, const char *dir, const char *prog)
 {
-    char tmpl[4096];
-    int len = snprintf(tmpl, sizeof tmpl, "%s/f.XXXXXX", dir);
-    if (len < 0 || (size_t)len >= sizeof tmpl)
+    struct bench_tmpl t;
+    bench_tmpl_init(&t, dir, "f", prog);
+    if (bench_make_files(&t, n, NULL) < 0)
         return 2;
-    char name[sizeof tmpl];
-    for (long i = 0; i < n; i++) {
-        memcpy(name, tmpl, (size_t)len + 1);
-        int fd = mkstemp(name);
-        if (fd < 0) {
-            perror("mkstemp");
-            return 2;
-        }
-        close(fd);
-    }
     char line[64];
     /* write(2), not stdio: nothing may be left to flush between the stamp and the exit. */
     int m = snprintf(line, sizeof line, "%.9f\n", bench_now());
@@ -53,30 +42,14 @@ static int make(long n, const char *dir)
  * returns the wait status, or -1. */
 static int run(char *const argv[], char **env, char *line, size_t size, int search)
 {
-    int fds[2];
-    if (pipe(fds) < 0) {
-        perror("pipe");
-        return -1;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawn_file_actions_addclose(&fa, fds[1]);
     pid_t pid;
-    int rc = search ? posix_spawnp(&pid, argv[0], &fa, NULL, argv, env)
-                    : posix_spawn(&pid, argv[0], &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(rc));
-        close(fds[0]);
+    int fd = bench_spawn_piped(&pid, argv, env, search);
+    if (fd < 0)
         return -1;
-    }
     /* Only up to the newline: reading to EOF would wait for the child's teardown as well. */
     size_t got = 0;
     while (got + 1 < size && (got == 0 || line[got - 1] != '\n')) {
-        ssize_t r = read(fds[0], line + got, size - 1 - got);
+        ssize_t r = read(fd, line + got, size - 1 - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -84,15 +57,8 @@ static int run(char *const argv[], char **env, char *line, size_t size, int sear
         got += (size_t)r;
     }
     line[got] = '\0';
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            perror("waitpid");
-            status = -1;
-            break;
-        }
-    }
-    close(fds[0]);
+    int status = bench_wait(pid);
+    close(fd);
     return status;
 }
 
@@ -112,7 +78,7 @@ int main(int argc, char **argv)
     long n = bench_count(argv[2], argv[0]);
     const char *dir = argv[3];
     if (strcmp(mode, "make") == 0)
-        return make(n, dir);
+        return make(n, dir, argv[0]);
 
     if (mkdir(dir, 0700) < 0) {
         perror(dir);

@@ -40,29 +40,12 @@ static struct mem now_mem(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s N DIR\n", argv[0]);
-        return 2;
-    }
-    long n = bench_count(argv[1], argv[0]);
-    char tmpl[4096];
-    int len = snprintf(tmpl, sizeof tmpl, "%s/f.XXXXXX", argv[2]);
-    if (len < 0 || (size_t)len >= sizeof tmpl) {
-        fprintf(stderr, "%s: directory name too long\n", argv[0]);
-        return 2;
-    }
-    char name[sizeof tmpl];
+    struct bench_tmpl t;
+    long n = bench_args_n_dir(argc, argv, &t, "f");
     struct mem before = now_mem();
     double t0 = bench_now();
-    for (long i = 0; i < n; i++) {
-        memcpy(name, tmpl, (size_t)len + 1);
-        int fd = mkstemp(name);
-        if (fd < 0) {
-            perror("mkstemp");
-            return 1;
-        }
-        close(fd);
-    }
+    if (bench_make_files(&t, n, NULL) < 0)
+        return 1;
     double t1 = bench_now();
     struct mem after = now_mem();
 

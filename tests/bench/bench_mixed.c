@@ -17,9 +17,7 @@
  * An age-based cleaner sees only times: an idle file that is in use looks exactly like a leaked
  * one.  tmpguard sees owners: a leaked file's owner is gone, an in-use file's owner is alive. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -109,38 +107,11 @@ struct child {
 
 static int start(struct child *c, char *const argv[], char **env)
 {
-    int fds[2];
-    if (pipe(fds) < 0) {
-        perror("pipe");
+    int fd = bench_spawn_piped(&c->pid, argv, env, 0);
+    if (fd < 0)
         return -1;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawn_file_actions_addclose(&fa, fds[1]);
-    int rc = posix_spawn(&c->pid, argv[0], &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(rc));
-        close(fds[0]);
-        return -1;
-    }
-    c->out = fdopen(fds[0], "r");
+    c->out = fdopen(fd, "r");
     return c->out ? 0 : -1;
-}
-
-static int wait_for(pid_t pid)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            perror("waitpid");
-            return -1;
-        }
-    }
-    return status;
 }
 
 struct list {
@@ -235,7 +206,7 @@ int main(int argc, char **argv)
             ok = 0;
         }
         fclose(leakers[i].out);
-        int status = wait_for(leakers[i].pid);
+        int status = bench_wait(leakers[i].pid);
         if (status == -1 || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
             fprintf(stderr, "%s: a leaker did not die by SIGKILL (status %#x)\n", argv[0], (unsigned)status);
             ok = 0;
@@ -247,21 +218,8 @@ int main(int argc, char **argv)
     }
 
     if (ok) {
-        struct timespec ts = {idle_ms / 1000, (idle_ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        pid_t pid;
-        int rc = posix_spawnp(&pid, cmd[0], &fa, NULL, cmd, bench_child_env(NULL));
-        posix_spawn_file_actions_destroy(&fa);
-        int status = rc == 0 ? wait_for(pid) : -1;
-        if (rc != 0)
-            fprintf(stderr, "%s: cannot run %s: %s\n", argv[0], cmd[0], strerror(rc));
-        else if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            fprintf(stderr, "%s: %s failed (status %#x)\n", argv[0], cmd[0], (unsigned)status);
-        ok = status == 0;
+        bench_sleep_ms(idle_ms);
+        ok = bench_run_quiet(cmd, argv[0], NULL) == 0;
     }
     if (ok)
         printf("leaked %d %d active %d %d idle %d %d\n", gone(&leaked), leaked.n, gone(&active), active.n, gone(&idle),
@@ -271,7 +229,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < started; i++) {
         kill(keepers[i].pid, SIGTERM);
         fclose(keepers[i].out);
-        wait_for(keepers[i].pid);
+        bench_wait(keepers[i].pid);
     }
     return ok ? 0 : 1;
 }

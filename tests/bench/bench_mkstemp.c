@@ -8,30 +8,16 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s N DIR\n", argv[0]);
-        return 2;
-    }
-    long n = bench_count(argv[1], argv[0]);
-    char tmpl[4096];
-    int len = snprintf(tmpl, sizeof tmpl, "%s/bench.XXXXXX", argv[2]);
-    if (len < 0 || (size_t)len >= sizeof tmpl) {
-        fprintf(stderr, "%s: directory name too long\n", argv[0]);
-        return 2;
-    }
-    char name[sizeof tmpl];
+    struct bench_tmpl t;
+    long n = bench_args_n_dir(argc, argv, &t, "bench");
     double t0 = bench_now();
     for (long i = 0; i < n; i++) {
-        /* mkstemp rewrites the X's: each round starts from a fresh template. */
-        memcpy(name, tmpl, (size_t)len + 1);
-        int fd = mkstemp(name);
-        if (fd < 0) {
-            perror("mkstemp");
+        int fd = bench_tmpl_make(&t);
+        if (fd < 0)
             return 1;
-        }
         close(fd);
-        if (unlink(name) < 0) {
-            perror(name);
+        if (unlink(t.name) < 0) {
+            perror(t.name);
             return 1;
         }
     }

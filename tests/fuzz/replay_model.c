@@ -8,109 +8,26 @@
  * adoption, the reader, each rule of the contract table...), so that a corpus trimmed too far is
  * noticed.  -v: one line per input.  Exit status 0 when all is well; a difference from the model
  * aborts. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "fuzz_model.h"
+#include "replay_common.h"
 
 static int verbose, failures, total;
 
-static uint8_t *slurp(const char *path, size_t *len)
+static void one(const char *path, const char *name, const uint8_t *data, size_t len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, got;
-    uint8_t *p = malloc(cap);
-    while (p && (got = fread(p + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            uint8_t *q = realloc(p, cap *= 2);
-            if (!q)
-                free(p);
-            p = q;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return p;
-}
-
-static void one(const char *path, const char *name)
-{
-    size_t len;
-    uint8_t *data = slurp(path, &len);
-    if (!data) {
-        fprintf(stderr, "replay_model: cannot read %s\n", path);
-        failures++;
-        return;
-    }
+    (void)path;
     struct tg_model_stats before = tg_model_stats;
     tg_model_one(data, len);
-    free(data);
     total++;
     if (verbose)
         printf("%-44s %4lu ops, %4lu adds, %4lu live at most, chunk %lu, %lu read back\n", name,
                tg_model_stats.ops - before.ops, tg_model_stats.adds - before.adds, tg_model_stats.max_live,
                tg_model_stats.max_chunk, tg_model_stats.reader_ok - before.reader_ok);
-}
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static void tree(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        fprintf(stderr, "replay_model: no such corpus: %s\n", path);
-        failures++;
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        const char *slash = strrchr(path, '/');
-        one(path, slash ? slash + 1 : path);
-        return;
-    }
-    DIR *d = opendir(path);
-    if (!d) {
-        fprintf(stderr, "replay_model: cannot list %s\n", path);
-        failures++;
-        return;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            char **m = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names);
-            if (!m)
-                abort();
-            names = m;
-        }
-        if ((names[n] = strdup(de->d_name)) == NULL)
-            abort();
-        n++;
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, by_name);
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(path) + strlen(names[i]) + 2;
-        char *full = malloc(l);
-        if (!full)
-            abort();
-        snprintf(full, l, "%s/%s", path, names[i]);
-        struct stat fst;
-        if (stat(full, &fst) == 0 && S_ISREG(fst.st_mode))
-            one(full, names[i]);
-        free(full);
-        free(names[i]);
-    }
-    free(names);
 }
 
 /* What the corpus as a whole must reach (--expect-coverage). */
@@ -154,23 +71,12 @@ static void coverage(void)
 
 int main(int argc, char **argv)
 {
-    int first = 1, expect = 0;
-    for (; first < argc && argv[first][0] == '-'; first++) {
-        if (strcmp(argv[first], "--strict") == 0)
-            tg_model_strict = 1;
-        else if (strcmp(argv[first], "--expect-coverage") == 0)
-            expect = 1;
-        else if (strcmp(argv[first], "-v") == 0)
-            verbose = 1;
-        else
-            break;
-    }
-    if (first >= argc) {
-        fprintf(stderr, "usage: %s [--strict] [--expect-coverage] [-v] DIR|FILE...\n", argv[0]);
-        return 2;
-    }
+    int expect = 0;
+    static const char *const opts[] = {"--strict", "--expect-coverage", "-v", NULL};
+    int *const flags[] = {&tg_model_strict, &expect, &verbose};
+    int first = tg_replay_options(argc, argv, opts, flags, "[--strict] [--expect-coverage] [-v]");
     for (int i = first; i < argc; i++)
-        tree(argv[i]);
+        tg_replay_tree("replay_model", argv[i], one, &failures);
     const struct tg_model_stats *s = &tg_model_stats;
     printf("replayed %d inputs: %lu operations, %lu entries added (%lu live at most, chunk %lu reached), %lu "
            "records read back; %d failures\n",
