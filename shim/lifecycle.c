@@ -333,19 +333,30 @@ static struct tg_rec_header *map_header(int dfd, const char *name)
  * does the slot reserved for it in its parent's record if the parent has not filled it in yet.
  * Done before the record is read (from the file, next), and ordered before that read: the
  * sequentially consistent load after the swaps keeps every later read after them, as a fence
- * would (a fence the thread sanitizer cannot follow). */
-static void sign_off(struct tg_rec_header *h, const struct tg_proc_id *me)
+ * would (a fence the thread sanitizer cannot follow).  Returns how many slots name it: none, and
+ * the record is not this process's business. */
+static int sign_off(struct tg_rec_header *h, const struct tg_proc_id *me)
 {
-    int parents = born_of.pid && h->pid == born_of.pid && h->start_ticks == born_of.start_ticks;
+    int parents = born_of.pid && h->pid == born_of.pid && h->start_ticks == born_of.start_ticks, named = 0;
     for (int i = 0; i < TG_MAX_HEIRS; i++) {
-        struct tg_proc_id cur;
-        cur.pid_gen = __atomic_load_n(&h->heirs[i].pid_gen, __ATOMIC_SEQ_CST);
-        if ((cur.pid == me->pid && __atomic_load_n(&h->heirs[i].start_ticks, __ATOMIC_SEQ_CST) == me->start_ticks) ||
-            (cur.pid == 0 && parents && cur.gen == born_of.gen))
-            __atomic_compare_exchange_n(&h->heirs[i].pid_gen, &cur.pid_gen, pid_gen(-me->pid, cur.gen), 0,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        struct tg_proc_id *slot = &h->heirs[i], cur;
+        cur.pid_gen = __atomic_load_n(&slot->pid_gen, __ATOMIC_SEQ_CST);
+        uint32_t gen = cur.gen;
+        /* The slot its parent reserved for this fork: by the gen, filled in or not. */
+        int reserved = parents && gen == born_of.gen;
+        if (!((cur.pid == me->pid || cur.pid == -me->pid) &&
+              __atomic_load_n(&slot->start_ticks, __ATOMIC_SEQ_CST) == me->start_ticks) &&
+            !(reserved && (cur.pid == 0 || cur.pid == -me->pid)))
+            continue;
+        named++;
+        /* A swap on the unfilled slot fails if the parent fills it in meanwhile: then again. */
+        while (cur.gen == gen && (cur.pid == me->pid || (cur.pid == 0 && reserved)) &&
+               !__atomic_compare_exchange_n(&slot->pid_gen, &cur.pid_gen, pid_gen(-me->pid, gen), 0,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            ;
     }
     (void)__atomic_load_n(&h->flags, __ATOMIC_SEQ_CST);
+    return named;
 }
 
 /* Entries kept for this process's children: the children become heirs of that record, so that it
@@ -389,10 +400,10 @@ static void inherit(void)
             size_t l = strlen(d->d_name);
             if (l < 5 || memcmp(d->d_name + l - 4, ".rec", 4) != 0)
                 continue;
+            /* A record this process cannot map it can still be named in: the reader says. */
             struct tg_rec_header *h = opts.dry ? NULL : map_header(dfd, d->d_name);
-            if (h)
-                sign_off(h, &me);
-            if (tg_reap_record(dfd, d->d_name, &opts, &r, buf, sizeof buf) == TG_REAP_KEPT && h)
+            if ((!h || sign_off(h, &me)) &&
+                tg_reap_record(dfd, d->d_name, &opts, &r, buf, sizeof buf) == TG_REAP_KEPT && h)
                 pass_on(h);
             if (h)
                 tg_munmap(h, sizeof *h);
