@@ -90,6 +90,22 @@ static void put_fd(int fd, const char *text)
         complain("write: %s", strerror(errno));
 }
 
+/* A file just created through a descriptor FD or a stream F (whichever is set): its own path as
+ * content, then closed.  Returns -1 when neither is set (the create failed). */
+static int put_path(int fd, FILE *f, const char *p)
+{
+    if (fd >= 0) {
+        put_fd(fd, p);
+        close(fd);
+    } else if (f) {
+        fputs(p, f);
+        fclose(f);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 /* Something this thread made and may remove again: a file, or a directory holding INNER files
  * named i0, i1... */
 struct own {
@@ -166,13 +182,7 @@ static int fill_dir(struct thr *s, const char *dir)
         case 2: fd = creat(p, 0644); break;
         default: f = unbuffered(fopen(p, "w")); break;
         }
-        if (fd >= 0) {
-            put_fd(fd, p);
-            close(fd);
-        } else if (f) {
-            fputs(p, f);
-            fclose(f);
-        } else {
+        if (put_path(fd, f, p) < 0) {
             complain("cannot create %s: %s", p, strerror(errno));
             return i;
         }
@@ -247,18 +257,10 @@ static void create_one(struct thr *s)
             fclose(f);
         return;
     }
-    if (!dir) {
-        if (fd >= 0) {
-            put_fd(fd, p);
-            close(fd);
-        } else if (f) {
-            fputs(p, f);
-            fclose(f);
-        } else {
-            if (v >= 7) /* make_temp complained already */
-                complain("create %u %s: %s", v, p, strerror(errno));
-            return;
-        }
+    if (!dir && put_path(fd, f, p) < 0) {
+        if (v >= 7) /* make_temp complained already */
+            complain("create %u %s: %s", v, p, strerror(errno));
+        return;
     }
     remember(s, p, dir, inner);
 }
