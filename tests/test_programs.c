@@ -51,6 +51,15 @@ static int in_path(const char *prog)
 
 static const char *py_cases(void) { return src_path("tests/victims/py_tempfile.py"); }
 
+/* Runs one case of py_tempfile.py into r: it must end with STATUS and report NCREATED paths. */
+static void py_case(const char *name, int status, int ncreated)
+{
+    RUN(&f, 1, NULL, NULL, &r, "python3", py_cases(), name);
+    cr_assert(exited_with(r.status, status), "%s should exit %d, %s; err: %s", name, status, describe(r.status),
+              r.err);
+    cr_assert_eq(r.ncreated, ncreated, "%s should report %d paths; out: %s", name, ncreated, r.out);
+}
+
 #define PATHLEN 4096
 /* BASE/REL into OUT (PATHLEN bytes); returns OUT. */
 static char *join(char *out, const char *base, const char *rel)
@@ -131,9 +140,7 @@ Test(programs, leaky_service_orphans_removed)
 Test(programs, python_mkstemp_left_exit0_removed)
 {
     NEED("python3");
-    RUN(&f, 1, NULL, NULL, &r, "python3", py_cases(), "mkstemp-exit0");
-    cr_assert(exited_with(r.status, 0), "should exit 0, %s; err: %s", describe(r.status), r.err);
-    cr_assert_eq(r.ncreated, 1, "the script should report one file; out: %s", r.out);
+    py_case("mkstemp-exit0", 0, 1);
     cr_expect(!exists(r.created[0]), "the left mkstemp file %s should be removed", r.created[0]);
     cr_expect_eq(count_below(f.root), 0, "nothing should be left in the root, found %d", count_below(f.root));
 }
@@ -143,9 +150,7 @@ Test(programs, python_mkstemp_left_exit0_removed)
 Test(programs, python_named_delete_false_os_exit_removed)
 {
     NEED("python3");
-    RUN(&f, 1, NULL, NULL, &r, "python3", py_cases(), "named-os-exit3");
-    cr_assert(exited_with(r.status, 3), "should exit 3, %s; err: %s", describe(r.status), r.err);
-    cr_assert_eq(r.ncreated, 1, "the script should report one file; out: %s", r.out);
+    py_case("named-os-exit3", 3, 1);
     cr_expect(!exists(r.created[0]), "the NamedTemporaryFile %s should be removed", r.created[0]);
     cr_expect_eq(count_below(f.root), 0, "nothing should be left in the root, found %d", count_below(f.root));
 }
@@ -155,11 +160,8 @@ Test(programs, python_named_delete_false_os_exit_removed)
 Test(programs, python_mkdtemp_with_file_uncaught_exception_removed)
 {
     NEED("python3");
-    RUN(&f, 1, NULL, NULL, &r, "python3", py_cases(), "mkdtemp-raise");
-    cr_assert(exited_with(r.status, 1), "an uncaught exception should exit 1, %s; err: %s",
-              describe(r.status), r.err);
+    py_case("mkdtemp-raise", 1, 2); /* an uncaught exception: exit 1; a directory and a file */
     cr_expect(strstr(r.err, "RuntimeError") != NULL, "the traceback should be printed; err: %s", r.err);
-    cr_assert_eq(r.ncreated, 2, "the script should report a directory and a file; out: %s", r.out);
     cr_expect(!exists(r.created[1]), "the file %s should be removed", r.created[1]);
     cr_expect(!exists(r.created[0]), "the directory %s should be removed", r.created[0]);
     cr_expect_eq(count_below(f.root), 0, "nothing should be left in the root, found %d", count_below(f.root));
@@ -170,9 +172,7 @@ Test(programs, python_mkdtemp_with_file_uncaught_exception_removed)
 Test(programs, python_mkdtemp_with_file_exit0_keeps_dir)
 {
     NEED("python3");
-    RUN(&f, 1, NULL, NULL, &r, "python3", py_cases(), "mkdtemp-exit0");
-    cr_assert(exited_with(r.status, 0), "should exit 0, %s; err: %s", describe(r.status), r.err);
-    cr_assert_eq(r.ncreated, 2, "the script should report a directory and a file; out: %s", r.out);
+    py_case("mkdtemp-exit0", 0, 2);
     cr_expect(!exists(r.created[1]), "the scratch file %s should be removed", r.created[1]);
     cr_expect(is_dir(r.created[0]), "the directory %s should be kept", r.created[0]);
     cr_expect_eq(count_below(f.root), 1, "only the (empty) directory should be left, found %d entries",
@@ -216,9 +216,7 @@ Test(programs, python_temporaryfile_never_named)
 Test(programs, python_atomic_replace_survives_failure)
 {
     NEED("python3");
-    RUN(&f, 1, NULL, NULL, &r, "python3", py_cases(), "atomic-replace-exit1");
-    cr_assert(exited_with(r.status, 1), "should exit 1, %s; err: %s", describe(r.status), r.err);
-    cr_assert_eq(r.ncreated, 1, "the script should report its temp file; out: %s", r.out);
+    py_case("atomic-replace-exit1", 1, 1);
     cr_expect(!exists(r.created[0]), "the temp name %s should be gone (renamed)", r.created[0]);
     char final[PATHLEN];
     expect_content(join(final, f.root, "final.txt"), "published content\n");

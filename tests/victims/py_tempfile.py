@@ -35,25 +35,25 @@ def named_os_exit3():
     os._exit(3)
 
 
-def mkdtemp_raise():
-    # A private directory with a scratch file inside, then an uncaught exception (exit 1).
+def work_dir_with_scratch():
+    # A private directory with a scratch file inside, both reported.
     d = tempfile.mkdtemp(prefix="work-")
     created(d)
     fd, path = tempfile.mkstemp(dir=d, suffix=".part")
     os.write(fd, b"partial\n")
     os.close(fd)
     created(path)
+
+
+def mkdtemp_raise():
+    # The work directory, then an uncaught exception (exit 1).
+    work_dir_with_scratch()
     raise RuntimeError("simulated failure after creating the work directory")
 
 
 def mkdtemp_exit0():
     # The same, but the program succeeds: the scratch file goes, the directory (plain mkdir) stays.
-    d = tempfile.mkdtemp(prefix="work-")
-    created(d)
-    fd, path = tempfile.mkstemp(dir=d, suffix=".part")
-    os.write(fd, b"partial\n")
-    os.close(fd)
-    created(path)
+    work_dir_with_scratch()
     sys.exit(0)
 
 
