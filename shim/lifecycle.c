@@ -103,9 +103,14 @@ static void heir_marker(char *buf, size_t size, int pid)
  * fork() has returned in the parent; it finds the slot by its gen and signs off in it. */
 static void reserve_heir(void)
 {
-    forking.gen = atomic_fetch_add(&tg_fork_count, 1) + 1;
+    int pid = tg_getpid();
     forking.slot = -1;
-    if (!tg_reg_pid || tg_reg_pid != tg_getpid() || !tg_rec_is_file())
+    forking.gen = 0;
+    /* A vfork child that forks is not this process: its child is not ours to count. */
+    if (pid != self_pid)
+        return;
+    forking.gen = atomic_fetch_add(&tg_fork_count, 1) + 1;
+    if (!tg_reg_pid || tg_reg_pid != pid || !tg_rec_is_file())
         return;
     struct tg_rec_header *h = tg_rec_header();
     /* As in pass_on: heirs of an ended owner add theirs to the same ring. */
@@ -412,6 +417,39 @@ static void inherit(void)
     tg_close(dfd);
 }
 
+/* Reads this process's marker, if there is one, into born_of (a forked child's image after exec:
+ * whose child it is) and notes that this process may be an heir.  Returns 1 when there was one. */
+static int read_marker(const char *marker)
+{
+    /* A look first: nearly every process has no marker, and an fstatat is all that costs it. */
+    struct stat st;
+    if (tg_fstatat(AT_FDCWD, marker, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return 0;
+    int fd = tg_openat(AT_FDCWD, marker, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct tg_proc_id b;
+    if (!born_of.pid && tg_read(fd, &b, sizeof b) == (long)sizeof b && b.pid > 0)
+        born_of = b;
+    tg_close(fd);
+    maybe_heir = 1;
+    return 1;
+}
+
+void tg_before_uid_change(void)
+{
+    char marker[TG_PATH_MAX + 32];
+    int now = tg_getpid();
+    if (now != self_pid || !tg_cfg.state_dir[0] || tg_cfg.mode == TG_MODE_OFF)
+        return;
+    heir_marker(marker, sizeof marker, now);
+    /* Once the process is another user it may no longer remove the marker from this user's state
+     * directory (Python's subprocess as root: fork, setreuid, exec fails, _exit): what it says is
+     * kept in memory instead, and the file goes now. */
+    if (marker[0] && read_marker(marker))
+        tg_unlinkat(AT_FDCWD, marker, 0);
+}
+
 void tg_end(enum tg_end_how how, int code)
 {
     int now = tg_getpid();
@@ -422,16 +460,9 @@ void tg_end(enum tg_end_how how, int code)
     if (usable)
         heir_marker(marker, sizeof marker, now);
     /* An exec'd image of a forked child knows it may be an heir only from the marker, which also
-     * says whose child it is (fork_child). */
-    int marked = usable && marker[0] && tg_fstatat(AT_FDCWD, marker, &(struct stat){0}, AT_SYMLINK_NOFOLLOW) == 0;
-    if (marked && !born_of.pid) {
-        int fd = tg_openat(AT_FDCWD, marker, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
-        struct tg_proc_id b;
-        if (fd >= 0 && tg_read(fd, &b, sizeof b) == (long)sizeof b && b.pid > 0)
-            born_of = b;
-        if (fd >= 0)
-            tg_close(fd);
-    }
+     * says whose child it is (fork_child); so does a process that started a hand-off program
+     * without fork() (vfork, posix_spawn), which that program marks (tg_load). */
+    int marked = usable && marker[0] && read_marker(marker);
     int heir = usable && (maybe_heir || marked || atomic_load(&tg_fork_count));
     if (!mine && !heir)
         return; /* nothing tracked, or a vfork child sharing the parent's memory */
@@ -605,6 +636,21 @@ static int runs_shim(pid_t pid)
     return found;
 }
 
+/* A hand-off program's caller may have started it without fork() (dash runs `mktemp >/dev/null`
+ * through vfork, system() and posix_spawn clone): then nothing tells the caller at its end that a
+ * record names it.  An empty marker does (read_marker); one that exists already (the caller is a
+ * forked child, and says whose) stays as it is. */
+static void mark_parent(pid_t parent)
+{
+    char marker[TG_PATH_MAX + 32];
+    heir_marker(marker, sizeof marker, parent);
+    if (!marker[0] || !tg_rec_state_dir_ok())
+        return;
+    int fd = tg_openat(AT_FDCWD, marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        tg_close(fd);
+}
+
 const struct tg_proc_id *tg_handoff_parent(void) { return handoff_parent.pid ? &handoff_parent : NULL; }
 
 /* glibc passes (argc, argv, envp) to initialisers of shared objects; musl passes nothing (the
@@ -651,6 +697,7 @@ __attribute__((constructor)) static void tg_load(int argc, char **argv, char **e
             handoff_parent.pid = pp;
             handoff_parent.gen = UINT32_MAX;
             handoff_parent.start_ticks = tg_proc_start_ticks(pp);
+            mark_parent(pp);
         } else {
             tg_tracking = 0;
         }

@@ -10,6 +10,10 @@ enum tg_end_how { TG_END_EXIT, TG_END_SIGNAL };
  * Async-signal-safe; does nothing in a process that does not own the registry. */
 void tg_end(enum tg_end_how how, int code);
 
+/* The process is about to change its user ID (the set*uid wrappers): what it must still remove
+ * from its state directory afterwards is dealt with now. */
+void tg_before_uid_change(void);
+
 /* The fork wrapper reports each child here (daemon rule). */
 void tg_forked(pid_t child);
 

@@ -18,8 +18,14 @@
  * the count that makes it visible. */
 static char *chunk_base[TG_MAX_CHUNKS];
 static _Atomic int nchunks;
-static int rec_fd = -1;                 /* -1: anonymous memory (no durable record) */
-static off_t rec_size;                  /* the file's length: only ever grown */
+/* The file is mapped and its descriptor closed at once: the shim holds no descriptor between
+ * calls.  A descriptor kept open would sit in the program's own numbering (closerange(3, 256) then
+ * open() hands the number to one of the program's files, and the next growth would ftruncate and
+ * map that file) and would shift the numbers the program gets.  To grow, the file is opened again
+ * by name, without following a link, and used only if it is still this device and inode. */
+static int rec_file;                    /* 0: anonymous memory (no durable record) */
+static dev_t rec_dev;
+static ino_t rec_ino;
 static char rec_path[TG_PATH_MAX];      /* empty when there is no file */
 
 static uint32_t chunk_cells(int k) { return (TG_CHUNK0 / TG_CELL) << k; }
@@ -42,22 +48,21 @@ struct tg_rec_header *tg_rec_header(void) { return (struct tg_rec_header *)chunk
 
 uint32_t tg_rec_chunk_end(uint32_t cell) { return tg_chunk_start(chunk_of(cell) + 1); }
 
-static int map_chunk(int k)
+/* Maps chunk K of the record file FD (of SIZE bytes, grown to cover the chunk), or of anonymous
+ * memory when FD < 0. */
+static int map_chunk(int k, int fd, off_t size)
 {
     size_t len = (size_t)chunk_cells(k) * TG_CELL;
     void *p;
-    if (rec_fd >= 0) {
+    if (fd >= 0) {
         /* Grow only: an adopted record is longer than its first chunk (truncating it to map that
          * chunk would drop the entries in the others). */
         off_t end = (off_t)tg_chunk_start(k + 1) * TG_CELL;
-        if (end > rec_size) {
-            if (tg_ftruncate(rec_fd, end) < 0)
-                return -1;
-            rec_size = end;
-        }
-        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rec_fd, (off_t)tg_chunk_start(k) * TG_CELL);
+        if (end > size && tg_ftruncate(fd, end) < 0)
+            return -1;
+        p = tg_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)tg_chunk_start(k) * TG_CELL);
     } else {
-        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        p = tg_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     }
     if (p == MAP_FAILED)
         return -1;
@@ -66,23 +71,42 @@ static int map_chunk(int k)
     return 0;
 }
 
+/* The record file, opened again by name for growth: only if it is still the file this process
+ * made (device and inode), never through a link.  Returns the descriptor and its size, or -1. */
+static int reopen(off_t *size)
+{
+    struct stat st;
+    int fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (tg_fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != rec_dev || st.st_ino != rec_ino) {
+        tg_close(fd);
+        return -1;
+    }
+    *size = st.st_size;
+    return fd;
+}
+
 int tg_rec_reserve(uint32_t end)
 {
-    int saved = errno, rc = 0;
+    int saved = errno, rc = 0, fd = -1;
+    off_t size = 0;
     while (rc == 0 && tg_chunk_start(atomic_load_explicit(&nchunks, memory_order_relaxed)) < end) {
         int k = atomic_load_explicit(&nchunks, memory_order_relaxed);
-        if (k >= TG_MAX_CHUNKS)
+        if (k >= TG_MAX_CHUNKS || (rec_file && fd < 0 && (fd = reopen(&size)) < 0))
             rc = -1;
         else
-            rc = map_chunk(k);
+            rc = map_chunk(k, fd, size);
     }
+    if (fd >= 0)
+        tg_close(fd);
     errno = saved;
     return rc;
 }
 
 /* The state directory must be ours alone: a directory (not a symlink) owned by us, mode 0700.
  * Anything else could let another user read or plant records. */
-static int state_dir_ok(void)
+int tg_rec_state_dir_ok(void)
 {
     struct stat st;
     const char *dir = tg_cfg.state_dir;
@@ -123,32 +147,33 @@ static void move_aside(unsigned long long n)
 
 int tg_rec_open(void)
 {
-    int pid = tg_getpid();
-    rec_fd = -1;
+    int pid = tg_getpid(), fd = -1, mapped = -1;
+    struct stat st;
+    rec_file = 0;
     rec_path[0] = '\0';
-    if (state_dir_ok()) {
+    if (tg_rec_state_dir_ok()) {
         set_rec_path(pid);
-        int fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd == -EEXIST) {
             /* A dead process with the same pid left its record: move it aside for the reaper. */
             move_aside((unsigned long long)time(NULL));
             fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         }
-        if (fd >= 0) {
-            rec_fd = fd;
-            rec_size = 0;
-        } else {
-            rec_path[0] = '\0';
+        if (fd >= 0 && tg_fstat(fd, &st) == 0) {
+            rec_dev = st.st_dev;
+            rec_ino = st.st_ino;
+            mapped = map_chunk(0, fd, 0);
         }
+        if (fd >= 0)
+            tg_close(fd);
+        if (mapped == 0)
+            rec_file = 1;
+        else if (fd >= 0)
+            tg_unlinkat(AT_FDCWD, rec_path, 0);
     }
-    if (map_chunk(0) < 0) {
-        if (rec_fd < 0)
-            return -1;
-        tg_unlinkat(AT_FDCWD, rec_path, 0);
-        tg_close(rec_fd);
-        rec_fd = -1;
+    if (!rec_file) {
         rec_path[0] = '\0';
-        if (map_chunk(0) < 0)
+        if (map_chunk(0, -1, 0) < 0)
             return -1;
     }
     struct tg_rec_header *h = tg_rec_header();
@@ -216,26 +241,32 @@ int tg_rec_adopt(void)
         rec_path[0] = '\0';
         return 0;
     }
-    rec_fd = fd;
-    rec_size = st.st_size;
+    rec_file = 1;
+    rec_dev = st.st_dev;
+    rec_ino = st.st_ino;
     uint32_t hw = h.hw_cells;
     for (int k = 0; k < TG_MAX_CHUNKS && (off_t)tg_chunk_start(k) * TG_CELL < st.st_size; k++) {
-        if (map_chunk(k) < 0) {
+        if (map_chunk(k, fd, st.st_size) < 0) {
             hw = tg_chunk_start(k) < hw ? tg_chunk_start(k) : hw;
             break;
         }
     }
+    tg_close(fd);
     /* Never trust the header beyond what is mapped. */
     if (hw > tg_chunk_start(atomic_load(&nchunks)))
         atomic_store(&tg_rec_header()->hw_cells, tg_chunk_start(atomic_load(&nchunks)));
     return 1;
 }
 
-int tg_rec_is_file(void) { return rec_fd >= 0; }
+int tg_rec_is_file(void) { return rec_file; }
 
 void tg_rec_unlink(void)
 {
-    if (rec_path[0])
+    struct stat st;
+    /* Only the file this process made: a record at that name could be another process's by now
+     * (this one's pid reused after a move_aside, in a state directory shared by a test). */
+    if (rec_path[0] && tg_fstatat(AT_FDCWD, rec_path, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == rec_dev &&
+        st.st_ino == rec_ino)
         tg_unlinkat(AT_FDCWD, rec_path, 0);
 }
 
@@ -244,12 +275,9 @@ void tg_rec_drop(void)
     int n = atomic_load(&nchunks);
     atomic_store(&nchunks, 0);
     for (int k = 0; k < n; k++) {
-        munmap(chunk_base[k], (size_t)chunk_cells(k) * TG_CELL);
+        tg_munmap(chunk_base[k], (size_t)chunk_cells(k) * TG_CELL);
         chunk_base[k] = NULL;
     }
-    if (rec_fd >= 0)
-        tg_close(rec_fd);
-    rec_fd = -1;
-    rec_size = 0;
+    rec_file = 0;
     rec_path[0] = '\0';
 }

@@ -114,6 +114,9 @@ static inline uint32_t tg_chunk_start(int k)
 
 /* --- the live process's side (record.c) --- */
 
+/* Makes the state directory if it is missing; 1 when it is a directory of this user with mode 0700
+ * (anything else could let another user read or plant records), else 0 with one warning. */
+int tg_rec_state_dir_ok(void);
 /* Creates this process's record (file in the state directory, or anonymous memory when the
  * state directory is unusable).  Returns 0, or -1 when no memory could be had at all. */
 int tg_rec_open(void);

@@ -17,6 +17,12 @@ _Atomic int tg_signals_armed;
 static struct sigaction prog_act[NSIG];
 static unsigned char ours[NSIG];
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The process these tables describe.  A child that shares this memory without a fork handler
+ * having run (vfork, clone with CLONE_VM) has its own dispositions in the kernel: its calls pass
+ * straight through and leave the tables alone.  (Python's subprocess restores SIGPIPE to SIG_DFL in
+ * a vfork child: written here, that would make the parent's tables claim a handler the parent's
+ * kernel state does not have, and its later SIG_DFL would be swallowed.) */
+static int tables_pid;
 
 /* Signals whose default action terminates the process.  SIGKILL and SIGSTOP cannot be caught;
  * glibc keeps the first two real-time signals for itself and refuses them. */
@@ -120,6 +126,7 @@ void tg_signals_arm(void)
             ours[sig] = 1;
         }
     }
+    tables_pid = tg_getpid();
     atomic_store(&tg_signals_armed, 1);
     unlock_all(&old);
 }
@@ -128,6 +135,15 @@ int tg_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     if (!atomic_load(&tg_signals_armed) || sig <= 0 || sig >= NSIG || !default_is_fatal(sig))
         return tg_real_sigaction(sig, act, old);
+    if (tg_getpid() != tables_pid) {
+        /* Another process in this memory: its own kernel state changes, the tables do not; it is
+         * answered from them all the same where they hold the program's view. */
+        struct sigaction kern;
+        int r = tg_real_sigaction(sig, act, &kern);
+        if (r == 0 && old)
+            *old = ours[sig] ? prog_act[sig] : kern;
+        return r;
+    }
     sigset_t mask;
     struct sigaction view, mine;
     int rc = 0, err = 0;
@@ -183,4 +199,8 @@ tg_handler_t tg_signal_like(int sig, tg_handler_t handler, int flags, int mask_s
 }
 
 /* After fork the child keeps the parent's handlers (and view): only the lock must be fresh. */
-void tg_signals_after_fork_child(void) { pthread_mutex_init(&sig_lock, NULL); }
+void tg_signals_after_fork_child(void)
+{
+    pthread_mutex_init(&sig_lock, NULL);
+    tables_pid = tg_getpid();
+}

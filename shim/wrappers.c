@@ -97,7 +97,9 @@ int __libc_start_main(tg_main_fn *, int, char **, void (*)(void), void (*)(void)
     X(sigaction, 1) X(signal, 0) X(bsd_signal, 0) IF_GLIBC(X(ssignal, 0) X(sysv_signal, 0))        \
     X(__sysv_signal, 0) X(sigset, 0)                                                               \
     /* process lifetime */                                                                         \
-    X(fork, 1) X(_exit, 1) X(_Exit, 1) IF_MUSL(X(exit, 1) X(__libc_start_main, 0))
+    X(fork, 1) X(_exit, 1) X(_Exit, 1) IF_MUSL(X(exit, 1) X(__libc_start_main, 0))                \
+    /* a change of user: the heir marker must go while it still can */                            \
+    X(setuid, 0) X(seteuid, 0) X(setreuid, 0) X(setresuid, 0)
 
 #define DECLARE_REAL(name, eager) static __typeof__(name) *real_##name;
 WRAPPED(DECLARE_REAL)
@@ -148,10 +150,15 @@ void tg_resolve_all(void)
     tg_real_sigaction = real_sigaction;
 }
 
-/* Tracking applies: the shim is on, and this thread is not already inside the shim (a program's
- * signal handler that interrupted a wrapper calls straight through). */
-static inline int watching(void) { return tg_tracking && !tg_tls.in; }
-static inline int forgetting(void) { return tg_reg_nonempty() && !tg_tls.in; }
+/* Set on this thread while it is the child of vfork (see vfork below): the child runs in its
+ * parent's memory, so every wrapper passes straight through there and changes nothing of the
+ * shim's, which is the parent's. */
+__thread int tg_vfork_child __attribute__((tls_model("initial-exec")));
+
+/* Tracking applies: the shim is on, this thread is not already inside the shim (a program's signal
+ * handler that interrupted a wrapper calls straight through), and not a vfork child. */
+static inline int watching(void) { return tg_tracking && !tg_tls.in && !tg_vfork_child; }
+static inline int forgetting(void) { return tg_reg_nonempty() && !tg_tls.in && !tg_vfork_child; }
 
 /* ---- creation ---------------------------------------------------------------------------- */
 
@@ -406,8 +413,11 @@ EXPORT FILE *freopen64(const char *p, const char *m, FILE *s)
 
 static int create_dir(int dfd, const char *p, mode_t mode, int at)
 {
+    /* What a hand-off program makes is scratch for its caller by definition: `mktemp -d` makes its
+     * directory with plain mkdir (gnulib's tempname), and goes as a mkdtemp directory does. */
+    enum tg_kind kind = tg_cfg.handoff ? TG_K_MKDTEMP : TG_K_OTHER;
     tg_enter();
-    if (!would_track(dfd, p, TG_K_OTHER)) {
+    if (!would_track(dfd, p, kind)) {
         tg_leave();
         return at ? REAL(mkdirat)(dfd, p, mode) : REAL(mkdir)(p, mode);
     }
@@ -418,7 +428,7 @@ static int create_dir(int dfd, const char *p, mode_t mode, int at)
         struct stat st;
         int len = tg_resolve(dfd, p, abs);
         if (len >= 0 && tg_fstatat(AT_FDCWD, abs, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-            tg_reg_add(abs, (size_t)len, &st, TG_K_OTHER, (enum tg_when)tg_decide(abs, (size_t)len, TG_K_OTHER));
+            tg_reg_add(abs, (size_t)len, &st, kind, (enum tg_when)tg_decide(abs, (size_t)len, kind));
         errno = e;
     }
     tg_leave();
@@ -564,6 +574,48 @@ EXPORT tg_handler_t sigset(int sig, tg_handler_t h)
 
 /* ---- process lifetime --------------------------------------------------------------------- */
 
+#if defined(__x86_64__)
+/* vfork's child borrows its parent's memory and stack until it execs or _exits, and Python's
+ * subprocess, Java's VFORK launcher and busybox call it.  Whatever the child calls through the
+ * shim (subprocess restores SIGPIPE and SIGXFSZ to SIG_DFL there) would be written into the
+ * parent's bookkeeping, so the child is marked (tg_vfork_child, in the thread's own TLS, which
+ * the child shares) and the wrappers pass straight through while it runs.
+ *
+ * It cannot be a C function: the child returns through it first and the calls it then makes reuse
+ * that stack, so the parent, resuming, would find its return address overwritten.  As libc's own
+ * vfork does, the return address is kept in a register across the system call (rdi: the kernel
+ * preserves it, and the child's copy is its own), not on the stack.  The parent clears the mark
+ * when the call returns to it; a failure sets errno through a tail call. */
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "    movq tg_vfork_child@gottpoff(%rip), %rax\n"
+        "    movl $1, %fs:(%rax)\n"
+        "    popq %rdi\n"
+        "    movl $58, %eax\n" /* SYS_vfork */
+        "    syscall\n"
+        "    pushq %rdi\n"
+        "    testq %rax, %rax\n"
+        "    jz 1f\n"
+        "    movq tg_vfork_child@gottpoff(%rip), %rdx\n"
+        "    movl $0, %fs:(%rdx)\n"
+        "    cmpq $-4095, %rax\n"
+        "    jae 2f\n"
+        "1:  ret\n"
+        "2:  movq %rax, %rdi\n"
+        "    negq %rdi\n"
+        "    jmp tg_vfork_failed\n"
+        ".size vfork, .-vfork\n");
+
+/* Where vfork's failure lands (a tail call: it returns to vfork's caller). */
+__attribute__((used)) int tg_vfork_failed(int err)
+{
+    errno = err;
+    return -1;
+}
+#endif
+
 EXPORT pid_t fork(void)
 {
     pid_t p = REAL(fork)();
@@ -571,6 +623,20 @@ EXPORT pid_t fork(void)
         tg_forked(p);
     return p;
 }
+
+/* A process that becomes another user can no longer remove what it keeps in its first user's state
+ * directory (lifecycle.c). */
+#define UID_CHANGE(call)                                                                           \
+    do {                                                                                           \
+        if (tg_tracking && !tg_vfork_child)                                                        \
+            tg_before_uid_change();                                                                \
+        return call;                                                                               \
+    } while (0)
+
+EXPORT int setuid(uid_t u) { UID_CHANGE(REAL(setuid)(u)); }
+EXPORT int seteuid(uid_t u) { UID_CHANGE(REAL(seteuid)(u)); }
+EXPORT int setreuid(uid_t r, uid_t e) { UID_CHANGE(REAL(setreuid)(r, e)); }
+EXPORT int setresuid(uid_t r, uid_t e, uid_t s) { UID_CHANGE(REAL(setresuid)(r, e, s)); }
 
 /* _exit skips atexit handlers, so the end is reported here. */
 EXPORT void _exit(int status)

@@ -1048,3 +1048,19 @@ Test(durability, root_reaps_with_the_owners_rights)
     cr_expect(exists(keep), "root's reap removed what the record's user could not have removed");
     cr_expect(line_naming(r.out, "left", keep), "the file it could not remove is reported:\n%s", r.out);
 }
+
+/* A forked child of a process that tracks files marks itself in the state directory (PID.heir).
+ * A child that becomes another user (Python's subprocess as root: fork, setreuid, exec) can no
+ * longer remove the marker from root's state directory: it must be gone before the switch, and
+ * nothing of the run may stay there. */
+Test(durability, child_changing_user_leaves_no_marker)
+{
+    if (getuid() != 0)
+        cr_skip_test("needs root");
+    struct run r;
+    VICTIM(&f, &r, "create", "mkstemp", f.root, "setuid-child", "65534", "exit", "0");
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    cr_expect_eq(count_below(f.state), 0, "%d entries left in the state directory (a marker the child could no "
+                                         "longer remove)", count_below(f.state));
+    cr_expect_eq(count_below(f.root), 0, "left in the root: %d", count_below(f.root));
+}

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -199,4 +200,41 @@ Test(misc, exec_after_creating_many)
     VICTIM(&f, &r, "many", "1500", f.root, "exec", "exit", "1", ";");
     cr_assert(exited_with(r.status, 1), "%s %s", describe(r.status), r.err);
     cr_expect_eq(count_below(f.root), 0, "%d files created before exec were left", count_below(f.root));
+}
+
+/* The shim holds no descriptor of its own between calls.  A daemon closes every descriptor behind
+ * the shim's back (closerange, close_range) and opens its own files on the freed numbers: the
+ * record's growth and the fork handler must never touch them.  (With a record descriptor kept
+ * open, the growth below ran ftruncate and mmap on the program's data file, and the child's
+ * write through it failed with EBADF.) */
+Test(misc, program_descriptors_never_used_by_the_shim)
+{
+    struct run r;
+    char data[400];
+    snprintf(data, sizeof data, "%s/data.txt", f.out);
+    /* 1000 entries of 128 bytes: the record grows past its first 64 KiB chunk. */
+    VICTIM(&f, &r, "create", "mkstemp", f.root, "closefrom", "3", "datafile", data, "program data\n", "many", "1000",
+           f.root, "fork-write", "exit", "0");
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    char *c = slurp(data);
+    cr_expect(c && strcmp(c, "program data\nchild\n") == 0, "the program's file holds \"%s\"", c ? c : "(nothing)");
+    struct stat st;
+    cr_expect(stat(data, &st) == 0 && st.st_size == 19, "the program's file is %lld bytes, not 19",
+              (long long)st.st_size);
+    free(c);
+    cr_expect_eq(count_below(f.root), 0, "scratch files left: %d", count_below(f.root));
+    cr_expect_eq(entries(f.state), 0, "the record outlived its process");
+}
+
+/* A program gets the descriptor numbers it would get without the shim (CPython's test_closerange
+ * needs two consecutive free numbers after its own files). */
+Test(misc, descriptor_numbers_as_without_shim)
+{
+    struct run with, without;
+    RUN(&f, 0, NULL, NULL, &without, victim_path(), "create", "mkstemp", f.root, "fdnums", "exit", "0");
+    VICTIM(&f, &with, "create", "mkstemp", f.root, "fdnums", "exit", "0");
+    cr_assert(exited_with(with.status, 0) && exited_with(without.status, 0), "%s %s", describe(with.status), with.err);
+    const char *a = strstr(with.out, "fds "), *b = strstr(without.out, "fds ");
+    cr_assert(a && b, "%s / %s", with.out, without.out);
+    cr_expect(strncmp(a, b, strcspn(b, "\n")) == 0, "with the shim: %.40s; without: %.40s", a, b);
 }

@@ -229,3 +229,14 @@ Test(never, handed_over_to_two_children)
     put(gate_b, "go");
     cr_expect_eq(wait_count(f.root, 0), 0, "the last heir ended; its inherited files should be gone");
 }
+
+/* A vfork child is another process running in its parent's memory: what it creates is its own,
+ * never listed as the parent's (the parent fails here, which would remove its own outputs). */
+Test(never, vfork_child_creation_not_the_parents)
+{
+    struct run r;
+    VICTIM(&f, &r, "create", "mkstemp", f.root, "vfork-create", f.root, "exit", "1");
+    cr_assert(exited_with(r.status, 1), "%s %s", describe(r.status), r.err);
+    cr_expect(!exists(r.created[0]), "the parent's own scratch file should go");
+    cr_expect(exists(r.created[1]), "the vfork child's file %s was removed as the parent's", r.created[1]);
+}

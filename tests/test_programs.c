@@ -509,3 +509,113 @@ Test(programs, sh_mktemp_file_outlives_script_for_its_job)
     RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "reap");
     cr_expect_eq(count_below(f.root), 0, "left after the job and a reap: %d; %s%s", count_below(f.root), r.out, r.err);
 }
+
+/* Python's subprocess starts its children with vfork, and the child restores the signals Python
+ * ignores (SIGPIPE, SIGXFSZ) and resets those it handles to SIG_DFL before exec.  That child runs
+ * in the parent's memory: under the shim it must change nothing of the parent's signal
+ * bookkeeping, so that every later child starts with SIGPIPE and SIGXFSZ at their defaults, and the
+ * parent's own later SIG_DFL is the kernel's too (it dies of the signal, as without the shim). */
+static const char *const vfork_signals =
+    "import os, signal, subprocess, sys, tempfile\n"
+    "fd, p = tempfile.mkstemp()\n" /* tracking: the shim's handlers are armed */
+    "os.close(fd)\n"
+    "signal.signal(signal.SIGUSR1, lambda *a: None)\n"
+    "for i in range(3):\n"
+    "    st = subprocess.run(['grep', 'SigIgn', '/proc/self/status'], capture_output=True, text=True).stdout\n"
+    "    ign = int(st.split()[1], 16)\n"
+    "    print('child', i, 'ignores SIGPIPE' if ign & (1 << 12) else '', 'ignores SIGXFSZ' if ign & (1 << 24) else '')\n"
+    "sys.stdout.flush()\n"
+    "signal.signal(getattr(signal, sys.argv[1]), signal.SIG_DFL)\n"
+    "os.kill(os.getpid(), getattr(signal, sys.argv[1]))\n"
+    "print('survived')\n";
+
+Test(programs, python_subprocess_vfork_child_leaves_parent_signals)
+{
+    NEED("python3");
+    NEED("grep");
+    const char *sigs[] = {"SIGPIPE", "SIGUSR1"};
+    const int nums[] = {SIGPIPE, SIGUSR1};
+    for (int k = 0; k < 2; k++) {
+        struct run plain;
+        RUN(&f, 0, NULL, NULL, &plain, "python3", "-c", vfork_signals, sigs[k]);
+        cr_assert(killed_by(plain.status, nums[k]), "without the shim: %s; %s", describe(plain.status), plain.err);
+        reset_root();
+        RUN(&f, 1, NULL, NULL, &r, "python3", "-c", vfork_signals, sigs[k]);
+        cr_expect(killed_by(r.status, nums[k]), "%s: with the shim the parent %s (not killed by its SIG_DFL); err: %s",
+                  sigs[k], describe(r.status), r.err);
+        cr_expect_str_eq(r.out, plain.out, "%s: the children's dispositions differ from those without the shim",
+                         sigs[k]);
+        cr_expect_eq(count_below(f.root), 0, "nothing should be left in the root, found %d", count_below(f.root));
+    }
+}
+
+/* What a hand-off program makes is its caller's scratch, whatever shape the script gives the call:
+ * a substitution (the shell forks), a plain command (dash runs it through vfork: nothing forked
+ * that the shim saw), a `mktemp -d` directory (plain mkdir) with a file the script put in it.  At
+ * the end of a successful script, raw or under the launcher, the root is empty and no record or
+ * marker stays. */
+Test(programs, mktemp_shapes_leave_nothing)
+{
+    NEED("sh");
+    NEED("bash");
+    NEED("mktemp");
+    static const char *const shapes[] = {
+        "f=$(mktemp) && [ -f \"$f\" ] && echo hi >\"$f\"; exit 0",
+        "mktemp >/dev/null; exit 0",
+        "d=$(mktemp -d) && [ -d \"$d\" ] && echo hi >\"$d/f\"; exit 0",
+        "mktemp -d >/dev/null; exit 0",
+    };
+    const char *launcher = src_path("scripts/tmpguard");
+    for (int sh = 0; sh < 2; sh++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+            for (int launched = 0; launched < 2; launched++) {
+                const char *shell = sh ? "bash" : "sh";
+                if (launched)
+                    RUN(&f, 0, NULL, NULL, &r, launcher, "--", shell, "-c", shapes[k]);
+                else
+                    RUN(&f, 1, NULL, NULL, &r, shell, "-c", shapes[k]);
+                cr_expect(exited_with(r.status, 0), "%s%s -c '%s': %s; %s", launched ? "tmpguard -- " : "", shell,
+                          shapes[k], describe(r.status), r.err);
+                cr_expect(count_below(f.root) == 0 && count_below(f.state) == 0,
+                          "%s%s -c '%s' left %d in the root, %d in the state directory", launched ? "tmpguard -- " : "",
+                          shell, shapes[k], count_below(f.root), count_below(f.state));
+                reset_root();
+                rm_rf(f.state);
+                cr_assert(mkdir(f.state, 0700) == 0);
+            }
+}
+
+/* Rule: a script's `mktemp -d` directory stays while a background job the script started after it
+ * may still use it, even though the script itself has ended; once the job is done, the reaper takes
+ * the directory with what is in it. */
+Test(programs, sh_mktemp_d_outlives_script_for_its_job)
+{
+    NEED("sh");
+    NEED("mktemp");
+    NEED("sleep");
+    NEED("cat");
+    char out[400], gate[400], script[2000];
+    snprintf(out, sizeof out, "%s/job-out", f.out);
+    snprintf(gate, sizeof gate, "%s/gate", f.out);
+    snprintf(script, sizeof script,
+             "d=$(mktemp -d) || exit 1; echo data >\"$d/in\"; "
+             "( while [ ! -e '%s' ]; do sleep 0.05; done; cat \"$d/in\" >'%s' ) </dev/null >/dev/null 2>&1 & exit 0",
+             gate, out);
+    RUN(&f, 1, NULL, NULL, &r, "sh", "-c", script);
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    cr_expect_eq(count_below(f.root), 2, "the directory and its file should stay for the job, found %d entries",
+                 count_below(f.root));
+    put(gate, "go");
+    char *c = NULL;
+    for (int i = 0; i < 400 && !(c && *c); i++) {
+        free(c);
+        usleep(25000);
+        c = slurp(out);
+    }
+    cr_expect(c && strcmp(c, "data\n") == 0, "the background job lost the script's directory: \"%s\"",
+              c ? c : "(no output)");
+    free(c);
+    usleep(200000);
+    RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "reap");
+    cr_expect_eq(count_below(f.root), 0, "left after the job and a reap: %d; %s%s", count_below(f.root), r.out, r.err);
+}

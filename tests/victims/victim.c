@@ -15,6 +15,12 @@
  *   victim hold GATE             fork; the child waits (20 s at most) for the file GATE, then exits
  *   victim sigview SIG           print "sigview DFL|IGN|handler"
  *   victim errno-check DIR       print the errno of calls that must fail, for comparison
+ *   victim closefrom N           close every descriptor from N up, behind the shim's back (close_range)
+ *   victim datafile P TEXT       open P (truncated) on descriptors 3 to 7 and write TEXT through them
+ *   victim fork-write            fork; the child appends "child\n" through descriptors 3 to 7
+ *   victim fdnums                print "fds A B C D E": the numbers five dup(0) calls return
+ *   victim vfork-create DIR      vfork; the child creates DIR/vforked with open(O_CREAT) and _exits
+ *   victim setuid-child UID      fork; the child becomes UID, fails to exec, and _exits 0
  *   endings: exit N | return N | _exit N | _Exit N | abort | segv | raise SIG |
  *            handler-exit SIG N (own handler calls exit(N), then raise SIG) |
  *            reraise SIG (own handler, then SIG_DFL restored and SIG raised again)
@@ -341,6 +347,66 @@ int main(int argc, char **argv)
             i += 1;
         }
         else if (!strcmp(w, "errno-check")) { errno_check(a1); i += 1; }
+        else if (!strcmp(w, "closefrom")) {
+            /* as closefrom(3) and daemons do: the kernel closes them, no close() is seen */
+            if (syscall(SYS_close_range, (unsigned)atoi(a1), ~0u, 0) < 0) die("close_range");
+            i += 1;
+        }
+        else if (!strcmp(w, "datafile")) {
+            int fd = open(a1, O_RDWR | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0) die("datafile");
+            for (int k = 3; k <= 7; k++)
+                if (fd != k && dup2(fd, k) != k) die("dup2");
+            if (fd > 7) close(fd);
+            if (write(7, a2, strlen(a2)) != (ssize_t)strlen(a2)) die("datafile write");
+            i += 2;
+        }
+        else if (!strcmp(w, "fork-write")) {
+            pid_t p = fork();
+            if (p < 0) die("fork");
+            if (p == 0) {
+                for (int k = 3; k <= 7; k++)
+                    if (fcntl(k, F_GETFD) < 0) _exit(1);
+                _exit(write(5, "child\n", 6) == 6 ? 0 : 1);
+            }
+            int st;
+            if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) die("child could not write");
+        }
+        else if (!strcmp(w, "fdnums")) {
+            int n[5];
+            for (int k = 0; k < 5; k++) n[k] = dup(0);
+            printf("fds %d %d %d %d %d\n", n[0], n[1], n[2], n[3], n[4]);
+            fflush(stdout);
+            for (int k = 0; k < 5; k++) close(n[k]);
+        }
+        else if (!strcmp(w, "vfork-create")) {
+            char p[4000];
+            snprintf(p, sizeof p, "%.3990s/vforked", a1);
+            pid_t c = vfork();
+            if (c < 0) die("vfork");
+            if (c == 0) {
+                /* the child of vfork: another process, in this one's memory */
+                int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                _exit(fd >= 0 ? 0 : 1);
+            }
+            int st;
+            if (waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) die("vfork child");
+            created(p);
+            i += 1;
+        }
+        else if (!strcmp(w, "setuid-child")) {
+            pid_t c = fork();
+            if (c < 0) die("fork");
+            if (c == 0) {
+                uid_t u = (uid_t)atoi(a1);
+                if (setresuid(u, u, u) < 0) _exit(2);
+                execl("/nonexistent/program", "program", (char *)NULL);
+                _exit(0);
+            }
+            int st;
+            if (waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) die("setuid child");
+            i += 1;
+        }
         else if (!strcmp(w, "exit")) exit(atoi(a1));
         else if (!strcmp(w, "return")) return atoi(a1);
         else if (!strcmp(w, "_exit")) _exit(atoi(a1));
