@@ -1,345 +1,184 @@
-/* tmpguard-tool: the parts of the launcher that need to read records.
+/* tmpguard-tool: the launcher's C half, and its one option parser (scripts/tmpguard only finds
+ * this program and runs it).
  *
- *   tmpguard-tool run --lib LIB -- COMMAND [ARGS...]
- *       run COMMAND under the shim as a supervised child: forward signals, reap the records of its
- *       dead descendants every two seconds, reap them all when it ends, exit as it exited.
- *   tmpguard-tool reap [--dry-run] [--state-dir DIR] [--supervisor PID:START]
- *       remove what dead processes left (their records remain: they did not end through the shim).
- *   tmpguard-tool status [--state-dir DIR] [PID]
- *       the live processes that hold temp files; with PID, its files.
- *
- * The launcher script (scripts/tmpguard) parses the user's options and calls this. */
+ *   tmpguard [OPTION...] [--] COMMAND [ARG...]   run COMMAND under the shim, supervised (supervise.c)
+ *   tmpguard reap [--dry-run] [--state-dir DIR]   what processes that are gone left (reaper.c)
+ *   tmpguard status [--state-dir DIR] [PID]       the live processes that hold temp files (here) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pthread.h>
-#include <pwd.h>
-#include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "reap.h"
+#include "log.h"
+#include "proc.h"
 #include "recread.h"
+#include "tool.h"
 
-static const char *state_dir;
-static int dry_run;
-static FILE *say; /* where removals are reported: stdout for reap, nowhere (or the log) for run */
-static int dir_refused; /* the state directory exists but could not be used */
-static struct tg_proc_id only_supervisor; /* pid 0: every record */
+#ifndef TMPGUARD_VERSION
+#define TMPGUARD_VERSION "unknown"
+#endif
+#ifndef TMPGUARD_LIBDIR
+#define TMPGUARD_LIBDIR ""
+#endif
 
-static void usage(void)
+/* ---- the options ------------------------------------------------------------------------------- */
+
+/* A command's option: its name, whether it takes a value, and the variable it sets for the shim
+ * (NULL: handled by the command itself).  Every option is also accepted as --name=VALUE. */
+struct opt {
+    const char *name;
+    const char *meta;  /* the value it takes ("DIR"), or NULL: none */
+    const char *env;   /* run: set for COMMAND's whole tree, and read back by this program */
+    const char *fixed; /* the value an option without one stands for */
+    const char *help;  /* NULL: not for users */
+};
+
+static const struct opt run_opts[] = {
+    {"--audit", NULL, "TMPGUARD_MODE", "audit", "report what would be removed (on stderr), remove nothing"},
+    {"--roots", "DIR[:DIR...]", "TMPGUARD_ROOTS", NULL, "the temp roots (default: $TMPDIR, /tmp, /var/tmp, /dev/shm)"},
+    {"--outputs", "WHEN", "TMPGUARD_OUTPUTS", NULL, "when other creations in a root go: on-failure, always, never"},
+    {"--log", "LEVEL", "TMPGUARD_LOG", NULL, "off, warn, info (what is removed or left, and why), debug"},
+    {"--state-dir", "DIR", "TMPGUARD_STATE_DIR", NULL, "where records are kept"},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct opt reap_opts[] = {
+    {"--dry-run", NULL, NULL, NULL, "say what would be removed, remove nothing"},
+    {"--state-dir", "DIR", NULL, NULL, "the state directory to reap"},
+    {"--supervisor", "PID:START", NULL, NULL, NULL}, /* the launcher's own tree only */
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct opt status_opts[] = {
+    {"--state-dir", "DIR", NULL, NULL, "the state directory to read"},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+struct command {
+    const char *name; /* NULL: run */
+    const char *synopsis;
+    const char *what;
+    const struct opt *opts;
+};
+
+static const struct command commands[] = {
+    {NULL, "tmpguard [OPTION...] [--] COMMAND [ARG...]",
+     "Runs COMMAND with the tmpguard library preloaded, as a supervised child: removes the temp files its\n"
+     "processes leave behind, also after SIGKILL, and exits as COMMAND exits.",
+     run_opts},
+    {"reap", "tmpguard reap [--dry-run] [--state-dir DIR]",
+     "Removes what processes that are gone (SIGKILL, the OOM killer) left in their records.", reap_opts},
+    {"status", "tmpguard status [--state-dir DIR] [PID]",
+     "Lists the live processes that hold temp files; with PID, that process's files.", status_opts},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_usage(FILE *out, const struct command *only)
 {
-    fprintf(stderr, "usage: tmpguard-tool run --lib LIB -- COMMAND [ARGS...]\n"
-                    "       tmpguard-tool reap [--dry-run] [--state-dir DIR] [--supervisor PID:START]\n"
-                    "       tmpguard-tool status [--state-dir DIR] [PID]\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!only || only == &commands[i])
+            fprintf(out, "%s %s\n", i == 0 || only ? "usage:" : "      ", commands[i].synopsis);
+    if (out == stderr)
+        return;
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const struct command *c = &commands[i];
+        if (only && only != c)
+            continue;
+        fprintf(out, "\n%s\n", c->what);
+        for (const struct opt *o = c->opts; o->name; o++) {
+            char both[64];
+            snprintf(both, sizeof both, "%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
+            if (o->help)
+                fprintf(out, "  %-26s %s\n", both, o->help);
+        }
+    }
+    if (!only)
+        fprintf(out, "\n  -h, --help     this text (COMMAND --help: that command's)\n"
+                     "      --version  the version\n\n"
+                     "The variables of the library (TMPGUARD_*) are read from the environment as well.\n");
+}
+
+static _Noreturn void usage_error(const struct command *c, const char *fmt, const char *what)
+{
+    fprintf(stderr, "tmpguard: ");
+    fprintf(stderr, fmt, what);
+    fputc('\n', stderr);
+    print_usage(stderr, c);
     exit(2);
 }
 
-/* ---- the state directory ------------------------------------------------------------------- */
-
-/* Opens the state directory if it is safe to believe: a real directory (not a symlink), mode
- * 0700, owned by us, or by anyone when we are root. */
-static int open_state_dir(int quiet_if_missing)
+/* Parses C's options from ARGV[*I] on, calling SEEN for each with its value.  Stops at "--" (past
+ * it), at the first argument that is not an option, or at the end. */
+static void parse(const struct command *c, int argc, char **argv, int *i,
+                  void (*seen)(const struct opt *o, const char *value, void *arg), void *arg)
 {
-    struct stat st;
-    if (lstat(state_dir, &st) < 0) {
-        if (errno != ENOENT)
-            dir_refused = 1;
-        if (!(quiet_if_missing && errno == ENOENT))
-            fprintf(stderr, "tmpguard: state directory %s: %s\n", state_dir, strerror(errno));
-        return -1;
-    }
-    if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 ||
-        (st.st_uid != getuid() && getuid() != 0)) {
-        dir_refused = 1;
-        fprintf(stderr, "tmpguard: state directory %s refused: it must be a directory (not a symlink) of its "
-                        "user with mode 0700\n",
-                state_dir);
-        return -1;
-    }
-    int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        fprintf(stderr, "tmpguard: state directory %s: %s\n", state_dir, strerror(errno));
-    return fd;
-}
-
-static int is_record_name(const char *n)
-{
-    size_t l = strlen(n);
-    return l > 4 && strcmp(n + l - 4, ".rec") == 0 && n[0] != '.';
-}
-
-/* ---- reaping ------------------------------------------------------------------------------- */
-
-struct totals {
-    unsigned long long files, bytes, records, refused, live;
-};
-
-static void report(const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes, void *arg)
-{
-    struct totals *t = arg;
-    if (o == TG_REMOVED || o == TG_WOULD) {
-        if (say)
-            fprintf(say, "%s%s %s (%llu bytes)\n", say == stderr ? "tmpguard: " : "",
-                    o == TG_WOULD ? "would remove" : "removed", e->path, (unsigned long long)bytes);
-        t->files++;
-        t->bytes += bytes;
-    } else if (o == TG_LEFT && say) {
-        fprintf(say, "%sleft %s: not the file its process created, or not removable by its owner\n",
-                say == stderr ? "tmpguard: " : "", e->path);
-    } else if (o == TG_NOT_EMPTY && say) {
-        fprintf(say, "%skept %s: a directory that is not empty\n", say == stderr ? "tmpguard: " : "", e->path);
-    }
-}
-
-/* Seconds since the epoch when the system booted, for telling when a process started. */
-static long long boot_time(void)
-{
-    static long long bt = -1;
-    if (bt >= 0)
-        return bt;
-    FILE *f = fopen("/proc/stat", "r");
-    char line[256];
-    bt = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "btime %lld", &bt) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return bt;
-}
-
-/* The reaper's own temp roots: a record's claimed roots must lie at or below one of them, so that a
- * record cannot make /etc a "temp root". */
-static int root_allowed(const char *root, size_t len)
-{
-    for (int i = 0; i < tg_cfg.nroots; i++) {
-        size_t rl = tg_cfg.root_len[i];
-        if (len >= rl && memcmp(root, tg_cfg.roots[i], rl) == 0 && (len == rl || root[rl] == '/'))
-            return 1;
-    }
-    return 0;
-}
-
-static int supervisor_matches(const struct tg_rec_header *h)
-{
-    return !only_supervisor.pid ||
-           (h->supervisor.pid == only_supervisor.pid && h->supervisor.start_ticks == only_supervisor.start_ticks);
-}
-
-/* A large record is reaped by two threads, each taking every other file: while one waits for the
- * directory lock in unlinkat, the other checks its next file (fstatat needs no lock), so the
- * check that rm -rf does without costs no time.  Then plain directories, then the record. */
-struct half {
-    int dfd;
-    const char *name;
-    struct tg_reap_opts opts;
-    enum tg_reap_result res;
-};
-
-static char half_buf[2][1 << 20];
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void report_locked(const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes, void *arg)
-{
-    pthread_mutex_lock(&report_lock);
-    report(e, o, bytes, arg);
-    pthread_mutex_unlock(&report_lock);
-}
-
-static void *half_run(void *arg)
-{
-    struct half *h = arg;
-    struct tg_rec_reader r;
-    h->res = tg_reap_record(h->dfd, h->name, &h->opts, &r, half_buf[h->opts.offset], sizeof half_buf[0]);
-    return NULL;
-}
-
-static enum tg_reap_result reap_split(int dfd, const char *name, const struct tg_reap_opts *o, struct tg_rec_reader *r,
-                                      char *buf, size_t bufsz)
-{
-    struct stat st;
-    /* Small records (most): one pass, one thread. */
-    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_size < (off_t)(1 << 20))
-        return tg_reap_record(dfd, name, o, r, buf, bufsz);
-    struct totals *sum = o->arg;
-    struct half h[2];
-    for (int i = 0; i < 2; i++) {
-        h[i].dfd = dfd;
-        h[i].name = name;
-        h[i].opts = *o;
-        h[i].opts.phase = TG_REAP_FILES;
-        h[i].opts.stride = 2;
-        h[i].opts.offset = (unsigned)i;
-        h[i].opts.keep_record = 1;
-        h[i].opts.report = report_locked;
-        h[i].opts.arg = sum;
-    }
-    pthread_t th;
-    int threaded = pthread_create(&th, NULL, half_run, &h[1]) == 0;
-    half_run(&h[0]);
-    if (threaded)
-        pthread_join(th, NULL);
-    else
-        half_run(&h[1]);
-    for (int i = 0; i < 2; i++)
-        if (h[i].res == TG_REAP_REFUSED || h[i].res == TG_REAP_ALIVE || h[i].res == TG_REAP_NOT_NAMED) {
-            *r = (struct tg_rec_reader){.fd = -1};
-            snprintf(r->why, sizeof r->why, "%s", "refused while reaping");
-            return h[i].res;
-        }
-    struct tg_reap_opts dirs = *o;
-    dirs.phase = TG_REAP_DIRS;
-    dirs.keep_record = 1;
-    enum tg_reap_result res = tg_reap_record(dfd, name, &dirs, r, buf, bufsz);
-    if (res == TG_REAP_DONE && h[0].res == TG_REAP_DONE && h[1].res == TG_REAP_DONE) {
-        if (!o->dry)
-            unlinkat(dfd, name, 0);
-        return TG_REAP_DONE;
-    }
-    return res == TG_REAP_DONE ? TG_REAP_KEPT : res;
-}
-
-/* Reaps one record, with the rights of its owner. */
-static void reap_one(int dfd, const char *name, struct totals *t, int quiet)
-{
-    static char buf[1 << 20];
-    struct tg_rec_reader r;
-    if (tg_rr_open(&r, dfd, name, buf, sizeof buf) < 0) {
-        if (strstr(r.why, "cannot be opened") == NULL || !quiet)
-            fprintf(stderr, "tmpguard: skipped record %s/%s: %s\n", state_dir, name, r.why);
-        tg_rr_close(&r);
-        t->refused++;
-        return;
-    }
-    struct tg_rec_header h = r.h;
-    int roots_ok = 1;
-    for (int i = 0; i < r.nroots; i++)
-        roots_ok &= root_allowed(r.root[i], r.root_len[i]);
-    tg_rr_close(&r);
-    if (!supervisor_matches(&h))
-        return;
-    if (!roots_ok) {
-        fprintf(stderr, "tmpguard: skipped record %s/%s: it claims temp roots outside %s\n", state_dir, name,
-                "the reaper's (TMPGUARD_ROOTS or the defaults)");
-        t->refused++;
-        return;
-    }
-    long tick = (long)getauxval(AT_CLKTCK);
-    /* Everything the process created changed status after it started (2 s for the clock's grain). */
-    struct tg_rm_guard guard = {
-        .uid = h.uid,
-        .not_before_ns = (boot_time() + (long long)(h.start_ticks / (uint64_t)(tick > 0 ? tick : 100)) - 2) *
-                         1000000000LL,
-    };
-    struct tg_reap_opts opts = {.dry = dry_run, .ending = NULL, .guard = &guard, .report = report, .arg = t};
-    enum tg_reap_result res;
-    if (getuid() == 0 && h.uid != 0) {
-        /* Root reaping another user's record acts with that user's rights only: it never removes
-         * what that user could not remove. */
-        int pfd[2];
-        if (pipe(pfd) < 0)
+    for (; *i < argc; (*i)++) {
+        const char *a = argv[*i];
+        if (!strcmp(a, "--")) {
+            (*i)++;
             return;
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(pfd[0]);
-            struct passwd *pw = getpwuid(h.uid);
-            gid_t gid = pw ? pw->pw_gid : (gid_t)h.uid;
-            if ((pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) < 0 || setresgid(gid, gid, gid) < 0 ||
-                setresuid(h.uid, h.uid, h.uid) < 0)
-                _exit(3);
-            struct totals mine = {0, 0, 0, 0, 0};
-            opts.arg = &mine;
-            res = reap_split(dfd, name, &opts, &r, buf, sizeof buf);
-            if (res == TG_REAP_REFUSED)
-                fprintf(stderr, "tmpguard: skipped record %s/%s: %s\n", state_dir, name, r.why);
-            mine.records = res == TG_REAP_DONE || res == TG_REAP_KEPT;
-            mine.refused = res == TG_REAP_REFUSED;
-            mine.live = res == TG_REAP_ALIVE;
-            fflush(stdout);
-            if (write(pfd[1], &mine, sizeof mine) != (ssize_t)sizeof mine)
-                _exit(4);
-            _exit(0);
         }
-        close(pfd[1]);
-        struct totals got;
-        if (pid > 0 && read(pfd[0], &got, sizeof got) == (ssize_t)sizeof got) {
-            t->files += got.files;
-            t->bytes += got.bytes;
-            t->records += got.records;
-            t->refused += got.refused;
-            t->live += got.live;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            print_usage(stdout, c == &commands[0] ? NULL : c);
+            exit(0);
         }
-        close(pfd[0]);
-        if (pid > 0)
-            waitpid(pid, NULL, 0);
-        return;
+        if (a[0] != '-' || !a[1])
+            return;
+        const struct opt *o = c->opts;
+        size_t nl = strcspn(a, "=");
+        while (o->name && (strlen(o->name) != nl || strncmp(o->name, a, nl) != 0))
+            o++;
+        if (!o->name)
+            usage_error(c, "unknown option '%s'", a);
+        const char *value = o->fixed;
+        if (o->meta) {
+            if (a[nl] == '=')
+                value = a + nl + 1;
+            else if (*i + 1 < argc)
+                value = argv[++*i];
+            else
+                usage_error(c, "option '%s' needs a value", o->name);
+        } else if (a[nl] == '=') {
+            usage_error(c, "option '%s' takes no value", o->name);
+        }
+        seen(o, value, arg);
     }
-    res = reap_split(dfd, name, &opts, &r, buf, sizeof buf);
-    if (res == TG_REAP_REFUSED) {
-        fprintf(stderr, "tmpguard: skipped record %s/%s: %s\n", state_dir, name, r.why);
-        t->refused++;
-    } else if (res == TG_REAP_ALIVE) {
-        t->live++;
+}
+
+static void seen_run(const struct opt *o, const char *value, void *arg)
+{
+    (void)arg;
+    setenv(o->env, value, 1);
+}
+
+static void seen_reap(const struct opt *o, const char *value, void *arg)
+{
+    struct tool *t = arg;
+    if (!strcmp(o->name, "--dry-run")) {
+        t->dry_run = 1;
+    } else if (!strcmp(o->name, "--state-dir")) {
+        t->state_dir = value;
     } else {
-        t->records++;
+        unsigned long long s;
+        int p;
+        char tail;
+        if (sscanf(value, "%d:%llu%c", &p, &s, &tail) != 2 || p <= 0)
+            usage_error(&commands[1], "--supervisor wants PID:START, not '%s'", value);
+        t->only_supervisor.pid = p;
+        t->only_supervisor.start_ticks = s;
     }
-}
-
-/* Reaps every record of a dead process in the state directory (those of SUPERVISOR only, if set). */
-static struct totals reap_all(int quiet)
-{
-    struct totals t = {0, 0, 0, 0, 0};
-    int dfd = open_state_dir(1); /* no state directory: nothing was ever recorded */
-    if (dfd < 0)
-        return t;
-    DIR *d = fdopendir(dup(dfd));
-    for (struct dirent *de; d && (de = readdir(d));) {
-        if (is_record_name(de->d_name)) {
-            reap_one(dfd, de->d_name, &t, quiet);
-        } else {
-            /* PID.heir markers of processes that are gone (the shim's lifecycle.c) */
-            size_t l = strlen(de->d_name);
-            int pid = atoi(de->d_name);
-            char state = 'X';
-            if (l > 5 && strcmp(de->d_name + l - 5, ".heir") == 0 && pid > 0 &&
-                (tg_proc_stat(pid, NULL, &state) < 0 || state == 'Z' || state == 'X'))
-                unlinkat(dfd, de->d_name, 0);
-        }
-    }
-    if (d)
-        closedir(d);
-    close(dfd);
-    fflush(stdout);
-    return t;
-}
-
-/* Exit status 0 when everything found could be dealt with; 1 when the state directory or a record
- * was refused (a cron job should hear of it); a missing state directory is nothing to reap. */
-static int cmd_reap(void)
-{
-    say = stdout;
-    struct totals t = reap_all(0);
-    printf("%s %llu files, %llu bytes, from %llu records%s\n", dry_run ? "would remove" : "removed", t.files,
-           t.bytes, t.records, t.refused ? " (some records skipped, see above)" : "");
-    return dir_refused || t.refused ? 1 : 0;
 }
 
 /* ---- status --------------------------------------------------------------------------------- */
 
-static int cmd_status(int pid)
+static int cmd_status(struct tool *t, int pid)
 {
-    int dfd = open_state_dir(1);
+    int dfd = tool_open_state_dir(t, 1);
     if (dfd < 0) {
         printf("no process holds temp files\n");
         return 0;
@@ -351,7 +190,7 @@ static int cmd_status(int pid)
     clock_gettime(CLOCK_REALTIME, &now);
     long long now_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
     for (struct dirent *de; d && (de = readdir(d));) {
-        if (!is_record_name(de->d_name))
+        if (!tool_is_record_name(de->d_name))
             continue;
         struct tg_rec_reader r;
         if (tg_rr_open(&r, dfd, de->d_name, buf, sizeof buf) < 0) {
@@ -402,187 +241,92 @@ static int cmd_status(int pid)
     return 0;
 }
 
-/* ---- run: the supervising launcher ----------------------------------------------------------- */
+/* ---- the commands ------------------------------------------------------------------------------ */
 
-/* Is PID on its way out: exiting already, or with a SIGKILL pending? */
-static int dying(int pid)
+/* Exit status 0 when everything found could be dealt with; 1 when the state directory or a record
+ * was refused (a cron job should hear of it); a missing state directory is nothing to reap. */
+static int cmd_reap(struct tool *t)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    int out = 0;
-    while (!out && fgets(line, sizeof line, f)) {
-        unsigned long long mask;
-        char state;
-        if (sscanf(line, "State: %c", &state) == 1)
-            out = state == 'Z' || state == 'X';
-        else if (sscanf(line, "ShdPnd: %llx", &mask) == 1 || sscanf(line, "SigPnd: %llx", &mask) == 1)
-            out = (mask >> (SIGKILL - 1)) & 1;
-    }
-    fclose(f);
-    if (!out) {
-        /* PF_EXITING in the flags field (the 9th of /proc/PID/stat). */
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        f = fopen(path, "r");
-        char buf[1024];
-        if (f && fgets(buf, sizeof buf, f)) {
-            char *p = strrchr(buf, ')');
-            unsigned long flags;
-            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
-                out = (flags & 0x4) != 0;
-        }
-        if (f)
-            fclose(f);
-    }
-    return out;
+    t->say = stdout;
+    struct totals sum = tool_reap_all(t, 0);
+    printf("%s %llu files, %llu bytes, from %llu records%s\n", t->dry_run ? "would remove" : "removed", sum.files,
+           sum.bytes, sum.records, sum.refused ? " (some records skipped, see above)" : "");
+    return t->dir_refused || sum.refused ? 1 : 0;
 }
 
-/* Whether a record of this launcher's tree belongs to a process that is still dying. */
-static int tree_dying(void)
+/* The library to preload: TMPGUARD_LIB; beside this program in a build tree (B/scripts/tmpguard-tool
+ * and B/shim/libtmpguard.so); where it was installed.  NULL, having said where it looked, when none
+ * is there. */
+static const char *find_lib(void)
 {
-    static char buf[16384];
-    int dfd = open_state_dir(1), found = 0;
-    if (dfd < 0)
-        return 0;
-    DIR *d = fdopendir(dup(dfd));
-    for (struct dirent *de; d && !found && (de = readdir(d));) {
-        struct tg_rec_reader r;
-        if (!is_record_name(de->d_name) || tg_rr_open_header(&r, dfd, de->d_name, buf, sizeof buf) < 0) {
-            tg_rr_close(&r);
-            continue;
-        }
-        struct tg_proc_id owner = {.pid = r.h.pid, .gen = 0, .start_ticks = r.h.start_ticks};
-        found = supervisor_matches(&r.h) && tg_proc_alive(&owner) && dying(r.h.pid);
-        tg_rr_close(&r);
+    static char beside[PATH_MAX + 64], installed[PATH_MAX + 64];
+    const char *env = getenv("TMPGUARD_LIB");
+    if (env && *env) {
+        if (access(env, R_OK) == 0)
+            return env;
+        fprintf(stderr, "tmpguard: TMPGUARD_LIB=%s: no such file; expected the path of libtmpguard.so\n", env);
+        return NULL;
     }
-    if (d)
-        closedir(d);
-    close(dfd);
-    return found;
-}
-
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-
-static int cmd_run(const char *lib, char **argv)
-{
-    /* The command's output is the user's: the launcher reports only when asked to log. */
-    say = tg_cfg.log_level >= TG_LOG_INFO ? stderr : NULL;
-    pid_t self = getpid();
-    struct tg_proc_id me = {.pid = self, .gen = 0, .start_ticks = tg_proc_start_ticks(self)};
-    char tag[64];
-    snprintf(tag, sizeof tag, "%d:%llu", (int)self, (unsigned long long)me.start_ticks);
-    setenv("TMPGUARD_SUPERVISOR", tag, 1);
-    only_supervisor = me;
-
-    sigset_t set, old;
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        sigaddset(&set, forwarded[i]);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &old);
-
-    pid_t child = fork();
-    if (child < 0) {
-        perror("tmpguard: fork");
-        return 127;
-    }
-    if (child == 0) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        /* The caller's own preload, which the launcher kept out of its own way. */
-        const char *pre = getenv("TMPGUARD_OUTER_PRELOAD");
-        char *both = malloc(strlen(lib) + (pre ? strlen(pre) : 0) + 2);
-        sprintf(both, pre && *pre ? "%s:%s" : "%s", lib, pre);
-        setenv("LD_PRELOAD", both, 1);
-        unsetenv("TMPGUARD_OUTER_PRELOAD");
-        execvp(argv[0], argv);
-        fprintf(stderr, "tmpguard: %s: %s\n", argv[0], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
-    }
-
-    int status = 0;
-    struct timespec tick = {2, 0};
-    for (;;) {
-        siginfo_t si;
-        int sig = sigtimedwait(&set, &si, &tick);
-        if (sig == SIGCHLD || sig < 0) {
-            pid_t w = waitpid(child, &status, WNOHANG);
-            if (w == child)
-                break;
-            if (sig < 0)
-                reap_all(1); /* every two seconds: a worker killed by the OOM killer goes now */
-        } else {
-            kill(child, sig);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    beside[0] = '\0';
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(beside, sizeof beside, "%s/../shim/libtmpguard.so", self);
+            if (access(beside, R_OK) == 0)
+                return beside;
         }
     }
-    /* The command is over: whatever its tree left in records is due now.  Descendants killed
-     * with it may still be dying (a process freeing a large heap takes a while): their records
-     * are taken as they finish, for ten seconds at most. */
-    struct timespec pause = {0, 100 * 1000 * 1000};
-    for (int i = 0; i < 100; i++) {
-        reap_all(1);
-        if (!tree_dying())
-            break;
-        nanosleep(&pause, NULL);
-    }
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        struct rlimit nocore = {0, 0};
-        setrlimit(RLIMIT_CORE, &nocore); /* the command dumped its core already, if any */
-        signal(sig, SIG_DFL);
-        sigset_t one;
-        sigemptyset(&one);
-        sigaddset(&one, sig);
-        raise(sig); /* blocked since the start: pending until the line below (raise returns) */
-        // cppcheck-suppress unreachableCode
-        sigprocmask(SIG_UNBLOCK, &one, NULL);
-        return 128 + sig;
-    }
-    return WEXITSTATUS(status);
+    snprintf(installed, sizeof installed, "%s/libtmpguard.so", TMPGUARD_LIBDIR);
+    if (TMPGUARD_LIBDIR[0] && access(installed, R_OK) == 0)
+        return installed;
+    fprintf(stderr, "tmpguard: libtmpguard.so not found; looked in: %s%s%s; build it (meson setup build && meson "
+                    "compile -C build) or set TMPGUARD_LIB\n",
+            beside, TMPGUARD_LIBDIR[0] ? " " : "", TMPGUARD_LIBDIR[0] ? installed : "");
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        usage();
-    /* The roots and the state directory, as the shim would see them. */
+    struct tool t = {.state_dir = NULL, .dry_run = 0, .say = NULL, .only_supervisor = {.pid = 0}, .dir_refused = 0};
+    int i = 1;
+    const struct command *c = &commands[0];
+    if (argc > 1 && !strcmp(argv[1], "--version")) {
+        printf("tmpguard %s\n", TMPGUARD_VERSION);
+        return 0;
+    }
+    for (size_t k = 1; argc > 1 && k < NCOMMANDS; k++)
+        if (!strcmp(argv[1], commands[k].name)) {
+            c = &commands[k];
+            i = 2;
+        }
+    if (c == &commands[0]) {
+        parse(c, argc, argv, &i, seen_run, NULL);
+        if (i >= argc)
+            usage_error(c, "%s", "no COMMAND to run");
+    } else if (c == &commands[1]) {
+        parse(c, argc, argv, &i, seen_reap, &t);
+        if (i < argc)
+            usage_error(c, "reap: unexpected argument '%s'", argv[i]);
+    } else {
+        parse(c, argc, argv, &i, seen_reap, &t);
+        if (i + 1 < argc || (i < argc && strspn(argv[i], "0123456789") != strlen(argv[i])))
+            usage_error(c, "status: unexpected argument '%s'", argv[i]);
+    }
+    /* The roots, the state directory and the log level, as the shim below will see them. */
+    if (t.state_dir)
+        setenv("TMPGUARD_STATE_DIR", t.state_dir, 1);
     tg_config_load(NULL);
     if (tg_cfg.mode == TG_MODE_OFF)
         tg_config_load_paths();
-    state_dir = tg_cfg.state_dir;
-    const char *cmd = argv[1], *lib = NULL;
-    int i = 2, pid = 0;
-    for (; i < argc; i++) {
-        if (!strcmp(argv[i], "--")) {
-            i++;
-            break;
-        } else if (!strcmp(argv[i], "--dry-run")) {
-            dry_run = 1;
-        } else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
-            state_dir = argv[++i];
-            setenv("TMPGUARD_STATE_DIR", state_dir, 1); /* for the shims below a launcher */
-        } else if (!strcmp(argv[i], "--lib") && i + 1 < argc) {
-            lib = argv[++i];
-        } else if (!strcmp(argv[i], "--supervisor") && i + 1 < argc) {
-            unsigned long long s;
-            int p;
-            if (sscanf(argv[++i], "%d:%llu", &p, &s) != 2)
-                usage();
-            only_supervisor.pid = p;
-            only_supervisor.start_ticks = s;
-        } else if (!strcmp(cmd, "status") && argv[i][0] >= '0' && argv[i][0] <= '9') {
-            pid = atoi(argv[i]);
-        } else {
-            fprintf(stderr, "tmpguard: %s: unknown argument '%s'\n", cmd, argv[i]);
-            usage();
-        }
-    }
-    if (!strcmp(cmd, "reap"))
-        return cmd_reap();
-    if (!strcmp(cmd, "status"))
-        return cmd_status(pid);
-    if (!strcmp(cmd, "run") && lib && i < argc)
-        return cmd_run(lib, argv + i);
-    usage();
+    t.state_dir = tg_cfg.state_dir;
+    if (c == &commands[1])
+        return cmd_reap(&t);
+    if (c == &commands[2])
+        return cmd_status(&t, i < argc ? atoi(argv[i]) : 0);
+    const char *lib = find_lib();
+    return lib ? tool_run(&t, lib, argv + i) : 2;
 }

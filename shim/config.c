@@ -1,32 +1,98 @@
 #include "config.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/auxv.h>
 
+#include "fmt.h"
 #include "log.h"
-#include "policy.h"
-#include "record.h"
+#include "recfmt.h"
 
-struct tg_config tg_cfg = {.log_level = TG_LOG_OFF};
+struct tg_config tg_cfg;
 
 static char roots_buf[TG_MAX_ROOTS * 256 + TG_PATH_MAX];
+
+/* The variables the configuration reads, found in one pass over the environment instead of a
+ * getenv scan each: this runs in every process that loads the library. */
+enum var {
+    V_MODE, V_OUTPUTS, V_LOG, V_LOG_FILE, V_ROOTS, V_STATE_DIR, V_SUPERVISOR, V_HANDOFF, V_ADOPT, V_HEIR, V_TMPDIR,
+    V_XDG, NVARS
+};
+/* Those of the shim first, all starting with "TMPGUARD_" (9 bytes).  (The shim's own notes are a
+ * name and "=" joined on purpose: NOLINT.) */
+static const char *const var_names[NVARS] = {
+    "TMPGUARD_MODE=", "TMPGUARD_OUTPUTS=", "TMPGUARD_LOG=", "TMPGUARD_LOG_FILE=", "TMPGUARD_ROOTS=",
+    "TMPGUARD_STATE_DIR=", "TMPGUARD_SUPERVISOR=", "TMPGUARD_HANDOFF=",
+    TG_ADOPT_VAR "=", // NOLINT(bugprone-suspicious-missing-comma)
+    TG_HEIR_VAR "=",  // NOLINT(bugprone-suspicious-missing-comma)
+    "TMPDIR=", "XDG_RUNTIME_DIR=",
+};
+static const char *vars[NVARS];
+
+extern char **environ;
+
+/* The rest of S after PREFIX, or NULL.  A loop of its own: this runs at every process's start,
+ * where each libc function called for the first time costs a binding by the dynamic linker (about
+ * 700 instructions), more than these short comparisons. */
+static const char *after(const char *s, const char *prefix)
+{
+    while (*prefix && *s == *prefix)
+        s++, prefix++;
+    return *prefix ? NULL : s;
+}
+
+/* Bytes of P before the first STOP or the end. */
+static size_t len_to(const char *p, char stop)
+{
+    size_t n = 0;
+    while (p[n] && p[n] != stop)
+        n++;
+    return n;
+}
+
+static void read_environment(void)
+{
+    for (int i = 0; i < NVARS; i++)
+        vars[i] = NULL;
+    for (char **e = environ; e && *e;) {
+        const char *s = *e, *v = NULL, *t;
+        int i = NVARS;
+        /* The names share "TMPGUARD_": one look at most variables settles that they are not ours. */
+        if (s[0] == 'T' && (t = after(s, "TMPGUARD_")) != NULL) {
+            for (i = 0; i < V_TMPDIR && !(v = after(t, var_names[i] + 9)); i++)
+                ;
+            i = v ? i : NVARS;
+        } else if (s[0] == 'T' || s[0] == 'X') {
+            for (i = V_TMPDIR; i <= V_XDG && !(v = after(s, var_names[i])); i++)
+                ;
+            i = v ? i : NVARS;
+        }
+        if (i < NVARS && !vars[i])
+            vars[i] = v; /* the first, as getenv finds it */
+        if (i == V_ADOPT || i == V_HEIR) {
+            /* The shim's note to itself across exec: the program never sees it (nor its children). */
+            for (char **q = e; *q; q++)
+                q[0] = q[1];
+            continue;
+        }
+        e++;
+    }
+}
 
 static void bad(const char *var, const char *value, const char *accepted)
 {
     tg_say(var, "=", value, ": not understood; accepted: ", accepted, "; using the default");
 }
 
-static int pick(const char *var, const char *accepted, const char *const names[], int n, int dflt)
+static int pick(enum var v, const char *name, const char *accepted, const char *const names[], int n, int dflt)
 {
-    const char *v = getenv(var);
-    if (!v)
+    const char *s = vars[v];
+    if (!s)
         return dflt;
     for (int i = 0; i < n; i++)
-        if (strcmp(v, names[i]) == 0)
+        if (strcmp(s, names[i]) == 0)
             return i;
-    bad(var, v, accepted);
+    bad(name, s, accepted);
     return dflt;
 }
 
@@ -34,11 +100,12 @@ static int pick(const char *var, const char *accepted, const char *const names[]
  * record lists the roots joined by ':'), and all of them must fit the record's roots block. */
 static int add_root(const char *p, size_t len, size_t *used)
 {
-    if (len == 0 || p[0] != '/' || len >= 1024 || tg_cfg.nroots >= TG_MAX_ROOTS ||
-        *used + len + 1 > sizeof roots_buf || memchr(p, ':', len))
+    if (len == 0 || p[0] != '/' || len >= 1024 || tg_cfg.nroots >= TG_MAX_ROOTS || *used + len + 1 > sizeof roots_buf)
         return -1;
     char *dst = roots_buf + *used;
-    memcpy(dst, p, len);
+    for (size_t i = 0; i < len; i++)
+        if ((dst[i] = p[i]) == ':')
+            return -1;
     dst[len] = '\0';
     size_t n = tg_normalize(dst);
     if (n < 2 || *used + n + 1 > TG_ROOTS_MAX)
@@ -51,16 +118,16 @@ static int add_root(const char *p, size_t len, size_t *used)
 
 static void load_roots(void)
 {
-    const char *v = getenv("TMPGUARD_ROOTS");
+    const char *v = vars[V_ROOTS];
     size_t used = 0;
+    tg_cfg.nroots = 0;
     if (v) {
         int ok = v[0] != '\0';
         for (const char *p = v; ok && *p;) {
-            const char *end = strchr(p, ':');
-            size_t len = end ? (size_t)(end - p) : strlen(p);
+            size_t len = len_to(p, ':');
             if (add_root(p, len, &used) < 0)
                 ok = 0;
-            p += len + (end ? 1 : 0);
+            p += len + (p[len] == ':');
         }
         if (ok)
             return;
@@ -68,53 +135,83 @@ static void load_roots(void)
         tg_cfg.nroots = 0;
         used = 0;
     }
-    const char *tmpdir = getenv("TMPDIR");
+    const char *tmpdir = vars[V_TMPDIR];
     if (tmpdir && tmpdir[0] == '/')
-        add_root(tmpdir, strlen(tmpdir), &used);
+        add_root(tmpdir, len_to(tmpdir, '\0'), &used);
     add_root("/tmp", 4, &used);
     add_root("/var/tmp", 8, &used);
     add_root("/dev/shm", 8, &used);
 }
 
+/* Room left after the directory for a record's or marker's name ("/PID.heir", "/PID-N.rec"). */
+#define STATE_NAME_ROOM 48
+
 static void load_state_dir(void)
 {
-    const char *v = getenv("TMPGUARD_STATE_DIR");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
+    const char *v = vars[V_STATE_DIR], *xdg = vars[V_XDG];
+    struct tg_buf b;
+    tg_buf_init(&b, tg_cfg.state_dir, sizeof tg_cfg.state_dir - STATE_NAME_ROOM);
+    tg_cfg.state_dir_explicit = 0;
     if (v && v[0] == '/') {
-        n = snprintf(tg_cfg.state_dir, sizeof tg_cfg.state_dir, "%s", v);
+        tg_buf_str(&b, v);
         tg_cfg.state_dir_explicit = 1;
     } else {
         if (v)
             bad("TMPGUARD_STATE_DIR", v, "an absolute directory");
-        if (xdg && xdg[0] == '/')
-            n = snprintf(tg_cfg.state_dir, sizeof tg_cfg.state_dir, "%s/tmpguard", xdg);
-        else
-            n = snprintf(tg_cfg.state_dir, sizeof tg_cfg.state_dir, "/tmp/tmpguard-%u", (unsigned)getuid());
+        if (xdg && xdg[0] == '/') {
+            tg_buf_str(&b, xdg);
+            tg_buf_str(&b, "/tmpguard");
+        } else {
+            /* The real user ID at exec, from the auxiliary vector: no system call at load. */
+            tg_buf_str(&b, "/tmp/tmpguard-");
+            tg_buf_u64(&b, getauxval(AT_UID));
+        }
     }
-    if (n < 0 || (size_t)n >= sizeof tg_cfg.state_dir - 32)
-        tg_cfg.state_dir[0] = '\0';
+    tg_cfg.state_dir[b.cut ? 0 : b.len] = '\0';
+}
+
+/* COUNT decimal numbers separated by ':', each below 2^31 (pids, gens) or 2^63 (ticks).  0 when
+ * S is not exactly that. */
+static int numbers(const char *s, unsigned long long *out, int count)
+{
+    for (int k = 0; k < count; k++) {
+        unsigned long long v = 0;
+        int digits = 0;
+        for (; *s >= '0' && *s <= '9' && digits < 19; s++, digits++)
+            v = v * 10 + (unsigned long long)(*s - '0');
+        if (!digits || (k < count - 1 ? *s != ':' : *s != '\0'))
+            return 0;
+        out[k] = v;
+        s += k < count - 1;
+    }
+    return 1;
 }
 
 /* Is the base name of ARGV0 one of the ':'-separated names in LIST? */
 static int listed(const char *list, const char *argv0)
 {
-    const char *base = strrchr(argv0, '/');
-    base = base ? base + 1 : argv0;
-    size_t bl = strlen(base);
+    const char *base = argv0;
+    for (const char *c = argv0; *c; c++)
+        if (*c == '/')
+            base = c + 1;
+    size_t bl = len_to(base, '\0');
     for (const char *p = list; *p;) {
-        const char *end = strchr(p, ':');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == bl && len && memcmp(p, base, len) == 0)
-            return 1;
-        p += len + (end ? 1 : 0);
+        size_t len = len_to(p, ':');
+        if (len == bl && len) {
+            size_t i = 0;
+            while (i < len && p[i] == base[i])
+                i++;
+            if (i == len)
+                return 1;
+        }
+        p += len + (p[len] == ':');
     }
     return 0;
 }
 
 void tg_config_load_paths(void)
 {
-    tg_cfg.nroots = 0;
+    read_environment();
     load_roots();
     load_state_dir();
 }
@@ -124,16 +221,22 @@ void tg_config_load(const char *argv0)
     static const char *const levels[] = {"off", "warn", "info", "debug"};
     static const char *const modes[] = {"clean", "audit", "off"};
     static const char *const outputs[] = {"on-failure", "always", "never"};
-    const char *lf = getenv("TMPGUARD_LOG_FILE");
-    tg_cfg.log_file = lf && lf[0] ? lf : NULL;
-    tg_cfg.log_level = pick("TMPGUARD_LOG", "off, warn, info or debug", levels, 4, TG_LOG_OFF);
-    tg_cfg.mode = pick("TMPGUARD_MODE", "clean, audit or off", modes, 3, TG_MODE_CLEAN);
+    read_environment();
+    const char *lf = vars[V_LOG_FILE];
+    tg_log_setup(TG_LOG_OFF, lf && lf[0] ? lf : NULL); /* the file first: what follows may warn */
+    tg_log_setup((enum tg_level)pick(V_LOG, "TMPGUARD_LOG", "off, warn, info or debug", levels, 4, TG_LOG_OFF),
+                 lf && lf[0] ? lf : NULL);
+    tg_cfg.mode = (enum tg_mode)pick(V_MODE, "TMPGUARD_MODE", "clean, audit or off", modes, 3, TG_MODE_CLEAN);
     if (tg_cfg.mode == TG_MODE_OFF)
         return;
-    tg_cfg.outputs = pick("TMPGUARD_OUTPUTS", "on-failure, always or never", outputs, 3, TG_OUT_ON_FAILURE);
-    tg_config_load_paths();
+    tg_cfg.outputs = (enum tg_outputs)pick(V_OUTPUTS, "TMPGUARD_OUTPUTS", "on-failure, always or never", outputs, 3,
+                                           TG_OUT_ON_FAILURE);
+    load_roots();
+    load_state_dir();
     /* Set by the launcher for its tree ("PID:START"); the launcher reaps the records that carry it. */
-    const char *sup = getenv("TMPGUARD_SUPERVISOR");
+    const char *sup = vars[V_SUPERVISOR];
+    tg_cfg.supervisor_pid = 0;
+    tg_cfg.supervisor_start = 0;
     if (sup) {
         char *end;
         long pid = strtol(sup, &end, 10);
@@ -145,6 +248,16 @@ void tg_config_load(const char *argv0)
             bad("TMPGUARD_SUPERVISOR", sup, "PID:START, as the launcher sets it");
         }
     }
-    const char *h = getenv("TMPGUARD_HANDOFF");
+    /* The shim's own notes across exec (lifecycle.c, heirs.c): numbers, or they are ignored. */
+    unsigned long long n[4];
+    tg_cfg.adopt_pid = vars[V_ADOPT] && numbers(vars[V_ADOPT], n, 1) ? (int)n[0] : 0;
+    memset(&tg_cfg.heir_note, 0, sizeof tg_cfg.heir_note);
+    if (vars[V_HEIR] && numbers(vars[V_HEIR], n, 4)) {
+        tg_cfg.heir_note.self = (int)n[0];
+        tg_cfg.heir_note.parent.pid = (int32_t)n[1];
+        tg_cfg.heir_note.parent.start_ticks = n[2];
+        tg_cfg.heir_note.parent.gen = (uint32_t)n[3];
+    }
+    const char *h = vars[V_HANDOFF];
     tg_cfg.handoff = argv0 && listed(h ? h : "mktemp:tempfile", argv0);
 }

@@ -1,64 +1,53 @@
 #include "log.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 
+#include "fmt.h"
+#include "path.h"
 #include "sys.h"
 
-char *tg_fmt_u64(char *buf, unsigned long long v)
+enum tg_level tg_log_level = TG_LOG_OFF;
+static char log_file[TG_PATH_MAX]; /* empty: stderr */
+
+void tg_log_setup(enum tg_level level, const char *file)
 {
-    char tmp[21];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (int i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = '\0';
-    return buf;
+    tg_log_level = level;
+    log_file[0] = '\0';
+    if (file && strlen(file) < sizeof log_file)
+        strcpy(log_file, file);
 }
 
-/* The line is built piece by piece with lengths and written with its length: no terminator is
- * wanted, hence the NOLINTs (bugprone-not-null-terminated-result). */
 static void emit(const char *first, va_list ap)
 {
-    char line[TG_PATH_MAX + 256];
-    size_t len = 0;
-    char num[21];
-    const char *parts[2] = {"tmpguard[", tg_fmt_u64(num, (unsigned long long)tg_getpid())};
-    for (int i = 0; i < 2; i++) {
-        size_t n = strlen(parts[i]);
-        memcpy(line + len, parts[i], n); // NOLINT(bugprone-not-null-terminated-result)
-        len += n;
-    }
-    memcpy(line + len, "]: ", 3); // NOLINT(bugprone-not-null-terminated-result)
-    len += 3;
-    for (const char *p = first; p; p = va_arg(ap, const char *)) {
-        size_t n = strlen(p);
-        if (n > sizeof line - 1 - len)
-            n = sizeof line - 1 - len;
-        memcpy(line + len, p, n); // NOLINT(bugprone-not-null-terminated-result)
-        len += n;
-    }
-    line[len++] = '\n';
+    char mem[TG_PATH_MAX + 256];
+    struct tg_buf line;
+    tg_buf_init(&line, mem, sizeof mem - 1);
+    tg_buf_str(&line, "tmpguard[");
+    tg_buf_u64(&line, (unsigned long long)tg_getpid());
+    tg_buf_str(&line, "]: ");
+    for (const char *p = first; p; p = va_arg(ap, const char *))
+        tg_buf_str(&line, p);
+    mem[line.len++] = '\n';
 
+    /* Opened and closed for each line: the shim keeps no descriptor between calls. */
     int fd = 2, opened = 0;
-    if (tg_cfg.log_file) {
-        fd = tg_openat(AT_FDCWD, tg_cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (log_file[0]) {
+        fd = tg_openat(AT_FDCWD, log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0)
             fd = 2;
         else
             opened = 1;
     }
-    (void)tg_write(fd, line, len);
+    (void)tg_write(fd, mem, line.len);
     if (opened)
         tg_close(fd);
 }
 
 void tg_log_at(enum tg_level level, ...)
 {
-    if (level > tg_cfg.log_level || level == TG_LOG_OFF)
+    if (level > tg_log_level || level == TG_LOG_OFF)
         return;
     va_list ap;
     va_start(ap, level);

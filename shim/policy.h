@@ -4,22 +4,15 @@
 
 #include <stddef.h>
 
-#include "record.h"
+#include "recfmt.h"
 
-/* New creations may be tracked (mode is not off, not setuid, not a hand-off program). */
-extern int tg_tracking;
-
-/* Keeps what is needed of the command line and the starting directory.  Returns -1 when the
- * starting directory is unknown (then nothing can be decided safely). */
+/* Keeps a copy of the command line (a program may overwrite its argv later).  Returns -1 when
+ * there is no memory for it (then nothing can be decided safely). */
 int tg_policy_init(int argc, char **argv);
 
-/* Lexically normalises an absolute path in place ("//", ".", ".." and a trailing "/").
- * Returns the new length. */
-size_t tg_normalize(char *path);
-
-/* Resolves PATH against DFD (AT_FDCWD: the current directory) into ABS, normalised.
- * Returns the length, or -1 when that cannot be done for sure. */
-int tg_resolve(int dfd, const char *path, char abs[]);
+/* The program is about to change its current directory: the starting directory is taken now if it
+ * has not been yet. */
+void tg_policy_before_chdir(void);
 
 /* Is ABS strictly inside one of the temp roots? */
 int tg_under_root(const char *abs, size_t len);

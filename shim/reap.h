@@ -1,12 +1,12 @@
 /* Reaping a record whose process is gone: shared by the reaper (tmpguard reap, the launcher) and
- * by a process that ends while records name it as their heir.  Async-signal-safe. */
+ * by a process that ends while records name it as their heir (heirs.c).  Async-signal-safe. */
 #ifndef TG_REAP_H
 #define TG_REAP_H
 
 #include <stdint.h>
 
 #include "recread.h"
-#include "remover.h"
+#include "sweep.h"
 
 struct tg_reap_opts {
     int dry;                          /* report only */
@@ -17,18 +17,15 @@ struct tg_reap_opts {
     void (*report)(const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes, void *arg);
     void *arg;
     /* Splitting the work (the reaper runs two threads over a large record): only files and
-     * mkdtemp trees (TG_REAP_FILES) or only plain directories (TG_REAP_DIRS), only entries whose
-     * index is OFFSET modulo STRIDE (stride 0: all), and the record left in place (KEEP_RECORD). */
-    int phase;
+     * mkdtemp trees or only plain directories, only entries whose index is OFFSET modulo STRIDE
+     * (stride 0: all), and the record left in place (KEEP_RECORD). */
+    enum tg_sweep_phase phase;
     unsigned stride, offset;
     int keep_record;
     /* The ending heir may still need E for a process of its own (a child it forked after E was
      * made): then E stays.  May be NULL. */
     int (*keep)(const struct tg_rec_entry *e, void *arg);
 };
-#define TG_REAP_ALL 0
-#define TG_REAP_FILES 1
-#define TG_REAP_DIRS 2
 
 enum tg_reap_result {
     TG_REAP_ALIVE,    /* its process (or, for a handed record, an heir) lives: untouched */

@@ -1,16 +1,16 @@
 /* The durable record of one process: creation, growth, adoption after exec, removal. */
 #include "record.h"
-#include "recread.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
-#include "lifecycle.h"
+#include "fmt.h"
 #include "log.h"
+#include "proc.h"
 #include "sys.h"
 
 /* Chunk K maps cells [tg_chunk_start(K), tg_chunk_start(K+1)).  The table only grows while the
@@ -27,6 +27,9 @@ static int rec_file;                    /* 0: anonymous memory (no durable recor
 static dev_t rec_dev;
 static ino_t rec_ino;
 static char rec_path[TG_PATH_MAX];      /* empty when there is no file */
+static struct tg_proc_id first_heir;    /* pid 0: none */
+
+void tg_rec_name_heir(const struct tg_proc_id *heir) { first_heir = *heir; }
 
 static uint32_t chunk_cells(int k) { return (TG_CHUNK0 / TG_CELL) << k; }
 
@@ -147,16 +150,17 @@ static void move_aside(unsigned long long n)
 
 int tg_rec_open(void)
 {
-    int pid = tg_getpid(), fd = -1, mapped = -1;
-    struct stat st;
+    int pid = tg_getpid();
     rec_file = 0;
     rec_path[0] = '\0';
     if (tg_rec_state_dir_ok()) {
+        struct stat st;
+        int mapped = -1;
         set_rec_path(pid);
-        fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd == -EEXIST) {
             /* A dead process with the same pid left its record: move it aside for the reaper. */
-            move_aside((unsigned long long)time(NULL));
+            move_aside((unsigned long long)(tg_realtime_ns() / 1000000000LL));
             fd = tg_openat(AT_FDCWD, rec_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         }
         if (fd >= 0 && tg_fstat(fd, &st) == 0) {
@@ -177,17 +181,15 @@ int tg_rec_open(void)
             return -1;
     }
     struct tg_rec_header *h = tg_rec_header();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+
     h->version = TG_REC_VERSION;
     h->header_cells = TG_REC_HEADER_CELLS;
     h->pid = pid;
     h->uid = getuid();
     h->start_ticks = tg_proc_start_ticks(pid);
-    h->created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    const struct tg_proc_id *hp = tg_handoff_parent();
-    if (hp) {
-        h->heirs[0] = *hp;
+    h->created_ns = tg_realtime_ns();
+    if (first_heir.pid) {
+        h->heirs[0] = first_heir;
         h->nheirs = 1;
     }
     h->supervisor.pid = tg_cfg.supervisor_pid;
@@ -280,4 +282,5 @@ void tg_rec_drop(void)
     }
     rec_file = 0;
     rec_path[0] = '\0';
+    first_heir.pid = 0;
 }

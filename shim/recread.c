@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "log.h"
 #include "sys.h"
 
 static int refuse(struct tg_rec_reader *r, const char *what)
@@ -193,65 +192,4 @@ void tg_rr_close(struct tg_rec_reader *r)
     if (r->fd >= 0)
         tg_close(r->fd);
     r->fd = -1;
-}
-
-int tg_proc_alive(const struct tg_proc_id *id)
-{
-    if (id->pid <= 0)
-        return 0;
-    int k = tg_kill(id->pid, 0);
-    if (k < 0 && k != -EPERM)
-        return 0;
-    uint64_t now = 0;
-    char state = '?';
-    /* Unreadable: say alive, the safe mistake.  A zombie uses no file any more. */
-    if (tg_proc_stat(id->pid, &now, &state) < 0)
-        return 1;
-    return now == id->start_ticks && state != 'Z' && state != 'X';
-}
-
-int tg_proc_stat(int pid, uint64_t *start_ticks, char *state)
-{
-    char path[40], buf[1024], num[21];
-    size_t n = 0;
-    for (const char *s = "/proc/"; *s;)
-        path[n++] = *s++;
-    for (const char *s = tg_fmt_u64(num, (unsigned)pid); *s;)
-        path[n++] = *s++;
-    for (const char *s = "/stat"; *s;)
-        path[n++] = *s++;
-    path[n] = '\0';
-    int fd = tg_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    long got = tg_read(fd, buf, sizeof buf - 1);
-    tg_close(fd);
-    if (got <= 0)
-        return -1;
-    buf[got] = '\0';
-    /* The command name may hold spaces and parentheses: fields are counted after the last ')'. */
-    char *p = NULL;
-    for (char *q = buf; *q; q++)
-        if (*q == ')')
-            p = q;
-    if (!p || p[1] != ' ')
-        return -1;
-    if (state)
-        *state = p[2];
-    int field = 2;
-    for (; *p && field < 22; p++)
-        if (*p == ' ')
-            field++;
-    uint64_t v = 0;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    if (start_ticks)
-        *start_ticks = v;
-    return 0;
-}
-
-uint64_t tg_proc_start_ticks(int pid)
-{
-    uint64_t v = 0;
-    return tg_proc_stat(pid, &v, NULL) == 0 ? v : 0;
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "record.h"
+#include "recfmt.h"
 
 #define TG_REC_MAX_BYTES (1ull << 30) /* a record larger than this is not believed */
 #define TG_RR_MAX_ROOTS 16
@@ -43,14 +43,5 @@ int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **e);
 /* Whether ABS (normalised) lies strictly inside one of the record's roots. */
 int tg_rr_under_roots(const struct tg_rec_reader *r, const char *abs, size_t len);
 void tg_rr_close(struct tg_rec_reader *r);
-
-/* A process's start time in clock ticks since boot, or 0 if unknown.  Async-signal-safe. */
-uint64_t tg_proc_start_ticks(int pid);
-/* Start time and state letter (R, S, Z...) of PID; -1 if it cannot be read.  Async-signal-safe. */
-int tg_proc_stat(int pid, uint64_t *start_ticks, char *state);
-
-/* Whether the process ID (pid and start time) is alive: 1 alive, 0 gone (or its pid now belongs
- * to another process). */
-int tg_proc_alive(const struct tg_proc_id *id);
 
 #endif

@@ -2,20 +2,15 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
-#include "signals.h"
+#include "path.h"
+#include "record.h"
 #include "sys.h"
 
-__thread struct tg_tls tg_tls __attribute__((tls_model("initial-exec")));
-_Atomic int tg_inflight;
-_Atomic int tg_dying;
 _Atomic size_t tg_live;
-_Atomic uint32_t tg_fork_count;
 int tg_reg_pid;
 
 #define MAX_CELLS (1u + (TG_PATH_MAX + TG_CELL) / TG_CELL)
@@ -41,41 +36,16 @@ static void lock_drop(void) { atomic_store_explicit(&lock, 0, memory_order_relea
 static int ready;                    /* the record exists */
 static int failed;                   /* the record could not be made: track nothing */
 static uint32_t *buckets;            /* cell of the first entry per hash bucket, 0 = none */
-static size_t nbuckets;              /* power of two */
+static _Atomic size_t nbuckets;      /* power of two; read outside the lock only to size a new table */
+/* The first table is static: the index needs no allocation until it holds more entries than this. */
+#define FIRST_BUCKETS 256
+static uint32_t first_buckets[FIRST_BUCKETS];
 static uint32_t free_head[MAX_CELLS + 1]; /* reusable FREE blocks by size */
 
 /* How many live entries have a last component hashing to each slot.  The unlink and rename
  * wrappers read it without a lock: for a name no entry has (nearly every call), that is all. */
 #define FILTER 4096
 static _Atomic uint32_t name_filter[FILTER];
-
-void tg_park(void)
-{
-    int saved = errno;
-    atomic_fetch_sub(&tg_inflight, 1);
-    tg_tls.in--;
-    /* The process is about to die; if it does not within a few seconds (an exit path stuck on a
-     * lock this thread holds), carry on rather than deadlock. */
-    struct timespec ts = {0, 10000000L};
-    for (int i = 0; i < 500 && atomic_load(&tg_dying); i++)
-        nanosleep(&ts, NULL);
-    tg_tls.in++;
-    atomic_fetch_add(&tg_inflight, 1);
-    errno = saved;
-}
-
-void tg_leave(void)
-{
-    atomic_fetch_sub(&tg_inflight, 1);
-    if (--tg_tls.in == 0 && tg_tls.pending) {
-        int sig = tg_tls.pending, saved = errno;
-        tg_tls.pending = 0;
-        (void)raise(sig);
-        /* raise() returns here when the signal's handler did: cppcheck takes it for noreturn. */
-        // cppcheck-suppress unreachableCode
-        errno = saved;
-    }
-}
 
 static uint32_t hash_name(const char *s, size_t n)
 {
@@ -94,38 +64,53 @@ static uint32_t hash_last(const char *abs, size_t len)
     return hash_name(abs + i, len - i);
 }
 
-static int index_insert(uint32_t cell, struct tg_rec_entry *e)
+/* Moves the index into SPARE (N buckets), under the lock; returns the table it replaced, which the
+ * caller frees once the lock is dropped.  No allocation happens under the lock: a thread that holds
+ * a lock fork() takes must never wait for the allocator (a sanitizer's fork, or an allocator's own
+ * fork handler, may hold the allocator's locks while it waits for ours). */
+static uint32_t *regrow(uint32_t *spare, size_t n)
 {
-    if (atomic_load(&tg_live) + 1 > nbuckets) {
-        size_t n = nbuckets ? nbuckets * 2 : 256;
-        uint32_t *nb = calloc(n, sizeof *nb);
-        if (!nb)
-            return nbuckets ? 0 : -1; /* a full table still works, just with longer chains */
-        for (size_t i = 0; i < nbuckets; i++) {
-            for (uint32_t c = buckets[i]; c;) {
-                struct tg_rec_entry *x = tg_rec_at(c);
-                uint32_t next = x->link;
-                x->link = nb[x->hash & (n - 1)];
-                nb[x->hash & (n - 1)] = c;
-                c = next;
-            }
+    size_t old_n = atomic_load_explicit(&nbuckets, memory_order_relaxed);
+    uint32_t *old = buckets;
+    for (size_t i = 0; i < old_n; i++) {
+        for (uint32_t c = old[i]; c;) {
+            struct tg_rec_entry *x = tg_rec_at(c);
+            uint32_t next = x->link;
+            x->link = spare[x->hash & (n - 1)];
+            spare[x->hash & (n - 1)] = c;
+            c = next;
         }
-        free(buckets);
-        buckets = nb;
-        nbuckets = n;
     }
-    size_t b = e->hash & (nbuckets - 1);
-    e->link = buckets[b];
-    buckets[b] = cell;
-    return 0;
+    buckets = spare;
+    atomic_store_explicit(&nbuckets, n, memory_order_relaxed);
+    return old == first_buckets ? NULL : old;
 }
 
+/* Under the lock.  A full table still works, with longer chains, until a larger one is ready. */
+static void index_insert(uint32_t cell, struct tg_rec_entry *e)
+{
+    if (!buckets) {
+        buckets = first_buckets;
+        atomic_store_explicit(&nbuckets, FIRST_BUCKETS, memory_order_relaxed);
+    }
+    size_t b = e->hash & (atomic_load_explicit(&nbuckets, memory_order_relaxed) - 1);
+    e->link = buckets[b];
+    buckets[b] = cell;
+}
+
+static void adopted(void);
+
+/* The record exists: the one a previous image of this process left (exec), or a new one. */
 static int ensure_ready(void)
 {
     if (ready)
         return 0;
     if (failed)
         return -1;
+    if (tg_rec_adopt()) {
+        adopted();
+        return 0;
+    }
     if (tg_rec_open() < 0) {
         failed = 1;
         tg_log(TG_LOG_WARN, "cannot allocate the registry; temp files are not tracked");
@@ -133,7 +118,6 @@ static int ensure_ready(void)
     }
     tg_reg_pid = tg_getpid();
     ready = 1;
-    tg_signals_arm();
     return 0;
 }
 
@@ -183,19 +167,31 @@ static uint32_t carve(uint32_t cells, struct tg_rec_entry **out)
     return hw;
 }
 
-void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when)
+void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when,
+                uint32_t fork_gen)
 {
     int saved = errno;
+    /* A larger table, when the index is about to outgrow its own: allocated before the lock. */
+    size_t nb = atomic_load_explicit(&nbuckets, memory_order_relaxed), want = 0;
+    uint32_t *spare = NULL, *old = NULL;
+    if (nb && atomic_load(&tg_live) + 1 > nb) {
+        want = nb * 2;
+        spare = calloc(want, sizeof *spare);
+    }
     lock_take();
     struct tg_rec_entry *e = NULL;
     uint32_t cell = 0;
     if (len < TG_PATH_MAX && ensure_ready() == 0)
         cell = carve(tg_rec_cells_for((uint32_t)len), &e);
+    if (spare && want > atomic_load_explicit(&nbuckets, memory_order_relaxed)) {
+        old = regrow(spare, want);
+        spare = NULL;
+    }
     if (cell) {
         e->kind = (uint8_t)kind;
         e->when = (uint8_t)when;
         e->owner = tg_reg_pid;
-        e->fork_gen = atomic_load(&tg_fork_count);
+        e->fork_gen = fork_gen;
         e->dev = (uint64_t)st->st_dev;
         e->ino = (uint64_t)st->st_ino;
         e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
@@ -203,18 +199,15 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
         e->hash = hash_last(abs, len);
         e->pathlen = (uint16_t)len;
         memcpy(e->path, abs, len + 1);
-        if (index_insert(cell, e) < 0) {
-            e->link = free_head[e->cells];
-            free_head[e->cells] = cell;
-            cell = 0;
-        } else {
-            atomic_fetch_add(&tg_live, 1);
-            atomic_fetch_add_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
-            atomic_store_explicit(&e->state, TG_LIVE, memory_order_release);
-            tg_log(TG_LOG_DEBUG, "tracking ", abs);
-        }
+        index_insert(cell, e);
+        atomic_fetch_add(&tg_live, 1);
+        atomic_fetch_add_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
+        atomic_store_explicit(&e->state, TG_LIVE, memory_order_release);
+        tg_log(TG_LOG_DEBUG, "tracking ", abs);
     }
     lock_drop();
+    free(spare);
+    free(old);
     if (!cell && !failed)
         tg_log(TG_LOG_WARN, "not tracking ", abs, " (no room in the registry)");
     errno = saved;
@@ -224,8 +217,8 @@ void tg_reg_forget(const char *abs, size_t len)
 {
     uint32_t h = hash_last(abs, len);
     lock_take();
-    if (nbuckets) {
-        uint32_t *prev = &buckets[h & (nbuckets - 1)];
+    if (buckets) {
+        uint32_t *prev = &buckets[h & (atomic_load_explicit(&nbuckets, memory_order_relaxed) - 1)];
         for (uint32_t c = *prev; c;) {
             struct tg_rec_entry *e = tg_rec_at(c);
             if (e->hash == h && e->pathlen == len && memcmp(e->path, abs, len) == 0) {
@@ -266,12 +259,13 @@ int tg_reg_may_hold(const char *path)
 
 struct tg_rec_entry *tg_reg_find_quiet(const char *abs, size_t len)
 {
+    if (!ready || !buckets)
+        return NULL;
     uint32_t h = hash_last(abs, len);
     uint32_t hw = atomic_load(&tg_rec_header()->hw_cells);
-    if (!nbuckets)
-        return NULL;
     int steps = 0;
-    for (uint32_t c = buckets[h & (nbuckets - 1)]; c && c < hw && steps < 100000; steps++) {
+    for (uint32_t c = buckets[h & (atomic_load_explicit(&nbuckets, memory_order_relaxed) - 1)];
+         c && c < hw && steps < 100000; steps++) {
         struct tg_rec_entry *e = tg_rec_at(c);
         if (e->hash == h && e->pathlen == len && memcmp(e->path, abs, len) == 0)
             return e;
@@ -280,7 +274,8 @@ struct tg_rec_entry *tg_reg_find_quiet(const char *abs, size_t len)
     return NULL;
 }
 
-void tg_reg_adopted(void)
+/* Rebuilds the index from an adopted record (after exec).  Under the lock. */
+static void adopted(void)
 {
     struct tg_rec_header *hd = tg_rec_header();
     uint32_t hw = atomic_load(&hd->hw_cells);
@@ -295,12 +290,9 @@ void tg_reg_adopted(void)
             e->path[e->pathlen] == '\0') {
             atomic_store(&e->state, TG_LIVE);
             e->fork_gen = 0; /* the children of the previous image are not known here */
-            if (index_insert(c, e) == 0) {
-                atomic_fetch_add(&tg_live, 1);
-                atomic_fetch_add(&name_filter[e->hash % FILTER], 1);
-            }
-            else
-                atomic_store(&e->state, TG_FREE);
+            index_insert(c, e);
+            atomic_fetch_add(&tg_live, 1);
+            atomic_fetch_add(&name_filter[e->hash % FILTER], 1);
         } else if (st != TG_PAD && st != TG_ROOTS && e->cells <= MAX_CELLS) {
             /* (the roots block stays what it is: readers of the record need it) */
             atomic_store(&e->state, TG_FREE);
@@ -309,7 +301,53 @@ void tg_reg_adopted(void)
         }
         c += e->cells;
     }
-    tg_signals_arm();
+}
+
+int tg_reg_adopt(void)
+{
+    int saved = errno;
+    lock_take();
+    int r = ready;
+    if (!r && !failed && tg_rec_adopt()) {
+        adopted();
+        r = 1;
+    }
+    lock_drop();
+    errno = saved;
+    return r;
+}
+
+struct tg_rec_entry *tg_reg_next_live(uint32_t *cursor)
+{
+    struct tg_rec_header *h = ready ? tg_rec_header() : NULL;
+    if (!h)
+        return NULL;
+    uint32_t hw = atomic_load_explicit(&h->hw_cells, memory_order_acquire);
+    if (*cursor < h->header_cells)
+        *cursor = h->header_cells;
+    while (*cursor < hw) {
+        struct tg_rec_entry *e = tg_rec_at(*cursor);
+        if (e->cells == 0)
+            return NULL;
+        *cursor += e->cells;
+        if (atomic_load_explicit(&e->state, memory_order_acquire) == TG_LIVE && e->owner == tg_reg_pid)
+            return e;
+    }
+    return NULL;
+}
+
+int tg_reg_claim(struct tg_rec_entry *e)
+{
+    uint32_t expect = TG_LIVE;
+    return atomic_compare_exchange_strong(&e->state, &expect, TG_CLAIMED);
+}
+
+void tg_reg_unclaim(struct tg_rec_entry *e) { atomic_store(&e->state, TG_LIVE); }
+
+int tg_reg_give_up(struct tg_rec_entry *e)
+{
+    uint32_t expect = TG_LIVE;
+    return atomic_compare_exchange_strong(&e->state, &expect, TG_FREE);
 }
 
 void tg_reg_after_fork_child(void)
@@ -318,20 +356,18 @@ void tg_reg_after_fork_child(void)
      * the parent's, the index copy is freed, the lock is made fresh. */
     atomic_store(&lock, 0);
     tg_rec_drop();
-    free(buckets);
+    if (buckets != first_buckets)
+        free(buckets);
     buckets = NULL;
-    nbuckets = 0;
+    memset(first_buckets, 0, sizeof first_buckets);
+    atomic_store(&nbuckets, 0);
     memset(free_head, 0, sizeof free_head);
     memset(name_filter, 0, sizeof name_filter);
     ready = 0;
     failed = 0;
     tg_reg_pid = 0;
     atomic_store(&tg_live, 0);
-    atomic_store(&tg_inflight, 0);
-    atomic_store(&tg_dying, 0);
-    atomic_store(&tg_fork_count, 0);
 }
 
-/* fork() must not copy the lock while another thread holds it. */
 void tg_reg_lock_for_fork(void) { lock_take(); }
 void tg_reg_unlock_after_fork(void) { lock_drop(); }

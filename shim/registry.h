@@ -1,74 +1,72 @@
 /* The registry: what this process created and still owns.
  *
- * Entries live in the record (record.h); this adds the owner's private index (by last path
- * component, for the unlink/rename wrappers) and the critical sections that keep a signal handler
- * from seeing a file that exists but is not listed yet. */
+ * Entries live in the record (recfmt.h, record.c); this file adds the owner's private index (by
+ * last path component, for the unlink and rename wrappers) and is the only place where an entry of
+ * this process changes state:
+ *
+ *             tg_reg_add                 tg_reg_claim               (removed: stays CLAIMED)
+ *     FREE ---------------> LIVE ---------------------> CLAIMED
+ *       ^                   |  ^                          |
+ *       |  tg_reg_forget    |  |       tg_reg_unclaim     |
+ *       +-------------------+  +--------------------------+
+ *       |  tg_reg_give_up   |     (a directory not empty yet; a bulk unlink that failed)
+ *       +-------------------+
+ *
+ *   add, forget    under the registry's lock, inside a critical section (cs.h);
+ *   claim          compare-and-swap LIVE -> CLAIMED, by whoever removes the entry (the end of the
+ *                  process, any of its threads): each entry is removed once;
+ *   unclaim        the claimer only;
+ *   give_up        compare-and-swap LIVE -> FREE at the end, for entries not due (the record is
+ *                  then left to heirs with only what they may take);
+ *   forget         compare-and-swap LIVE -> FREE: an entry a cleanup has claimed stays the cleanup's.
+ * PAD and ROOTS blocks are written once (carve, record.c) and never change.  After exec, the new
+ * image's tg_reg_adopted turns LIVE and CLAIMED entries of this pid back into LIVE and the rest
+ * into FREE.  Readers in other processes see LIVE entries only (recread.c). */
 #ifndef TG_REGISTRY_H
 #define TG_REGISTRY_H
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
-#include "record.h"
-
-/* A thread is "inside" while it creates-and-registers or removes-and-forgets.  A catchable fatal
- * signal that arrives on that thread is deferred until it leaves (signals.c), and a handler
- * running on another thread waits for `tg_inflight` to drain before it walks the registry.
- * This costs no system call, unlike blocking signals around every create. */
-struct tg_tls {
-    int in;      /* nesting depth */
-    int pending; /* a fatal signal deferred while inside */
-    int ending;  /* this thread is running the process's cleanup */
-};
-extern __thread struct tg_tls tg_tls __attribute__((tls_model("initial-exec")));
-extern _Atomic int tg_inflight;
-/* Set once the process's cleanup has begun.  Other threads that try to create or remove then
- * wait (bounded) for the end instead of making files the cleanup has already walked past. */
-extern _Atomic int tg_dying;
-void tg_park(void);
-
-static inline void tg_enter(void)
-{
-    tg_tls.in++;
-    /* Announce first, then look: the ender sets tg_dying first, then waits for tg_inflight to
-     * drain, so one of the two always sees the other. */
-    atomic_fetch_add(&tg_inflight, 1);
-    if (__builtin_expect(atomic_load(&tg_dying), 0) && !tg_tls.ending)
-        tg_park();
-}
-void tg_leave(void);
-/* Inside, without waiting for an ending process: for bookkeeping the ending needs to see (a fork's
- * child named as heir), which the ender waits for like any create in flight. */
-static inline void tg_enter_nopark(void)
-{
-    tg_tls.in++;
-    atomic_fetch_add(&tg_inflight, 1);
-}
+#include "recfmt.h"
 
 /* Live entries of this process; 0 lets the removal wrappers skip all work. */
 extern _Atomic size_t tg_live;
 static inline int tg_reg_nonempty(void) { return atomic_load_explicit(&tg_live, memory_order_relaxed) != 0; }
 
-/* Registers ABS (normalised, absolute, LEN bytes) described by ST.  Call inside.  On any failure
- * the entry is simply not tracked (one warning). */
-void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when);
+/* The process's pid as the registry knows it: 0 until it has a record (the first entry, or a record
+ * adopted after exec).  Written by this file only. */
+extern int tg_reg_pid;
+
+/* Registers ABS (normalised, absolute, LEN bytes) described by ST, made after FORK_GEN forks of
+ * this process.  Call inside.  On any failure the entry is simply not tracked (one warning). */
+void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when,
+                uint32_t fork_gen);
 /* Forgets the live entry for ABS (LEN bytes), if any.  Call inside. */
 void tg_reg_forget(const char *abs, size_t len);
 /* Cheap test before resolving a path: could PATH (as given) name a tracked entry? */
 int tg_reg_may_hold(const char *path);
 /* The live entry for ABS, without the lock: only while nothing can change the index (the
- * process's cleanup, once other threads are parked).  Async-signal-safe. */
+ * process's end, once other threads are parked).  Async-signal-safe. */
 struct tg_rec_entry *tg_reg_find_quiet(const char *abs, size_t len);
-/* Rebuilds the index from an adopted record (after exec). */
-void tg_reg_adopted(void);
+
+/* The next block of this process's record at or after *CURSOR (0: the first) that is LIVE and was
+ * made by this process, or NULL; *CURSOR moves past it.  Async-signal-safe. */
+struct tg_rec_entry *tg_reg_next_live(uint32_t *cursor);
+/* State changes (the diagram above); claim and give_up return whether they happened. */
+int tg_reg_claim(struct tg_rec_entry *e);
+void tg_reg_unclaim(struct tg_rec_entry *e);
+int tg_reg_give_up(struct tg_rec_entry *e);
+
+/* A record left by this process's previous image (exec): adopted, and the index rebuilt from it.
+ * Returns 1 when there was one (or the registry has a record already). */
+int tg_reg_adopt(void);
 /* In a forked child: the child owns nothing yet. */
 void tg_reg_after_fork_child(void);
-
-/* Forks made by this process, for the daemon rule (lifecycle.c). */
-extern _Atomic uint32_t tg_fork_count;
-
-/* The process's pid as the registry knows it (0 before the first entry). */
-extern int tg_reg_pid;
+/* fork() must not copy the lock while another thread holds it (lifecycle.c). */
+void tg_reg_lock_for_fork(void);
+void tg_reg_unlock_after_fork(void);
 
 #endif

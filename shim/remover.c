@@ -16,8 +16,7 @@ struct open_how {
 #define RESOLVE_NO_SYMLINKS 0x04
 #endif
 
-#include "config.h"
-#include "log.h"
+#include "path.h"
 #include "sys.h"
 
 #define TREE_DEPTH 48 /* deeper mkdtemp trees are left partly in place rather than risk the stack */
@@ -149,10 +148,8 @@ enum tg_outcome tg_remove_entry(const struct tg_rec_entry *e, struct tg_parent *
     /* The very object that was created: same device, inode and type.  A symlink or another file
      * now at that path is somebody else's. */
     if ((uint64_t)st.st_dev != e->dev || (uint64_t)st.st_ino != e->ino ||
-        (st.st_mode & S_IFMT) != (e->mode & S_IFMT)) {
-        tg_log(TG_LOG_INFO, "left ", path, ": no longer the object that was created");
+        (st.st_mode & S_IFMT) != (e->mode & S_IFMT))
         return TG_LEFT;
-    }
     if (guard && (st.st_uid != guard->uid ||
                   (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec < guard->not_before_ns))
         return TG_LEFT;
@@ -183,12 +180,10 @@ enum tg_outcome tg_remove_entry(const struct tg_rec_entry *e, struct tg_parent *
         if (tg_unlinkat(pfd, name, 0) < 0)
             return TG_LEFT;
     }
-    tg_log(TG_LOG_INFO, "removed ", path);
     return TG_REMOVED;
 }
 
-void tg_remove_bulk(struct tg_parent *pc, struct tg_rec_entry *(*find)(const char *abs, size_t len, void *arg),
-                    int (*take)(struct tg_rec_entry *e, void *arg), void *arg)
+void tg_remove_bulk(struct tg_parent *pc, const struct tg_bulk *b)
 {
     /* getdents gives each name's inode; a name whose inode and type are those of the entry is the
      * created file (the directory gives the device).  Names whose inode is not known this way
@@ -215,14 +210,14 @@ void tg_remove_bulk(struct tg_parent *pc, struct tg_rec_entry *(*find)(const cha
             if (d->d_type != DT_REG || dl + nl >= sizeof full)
                 continue;
             memcpy(full + dl, d->d_name, nl + 1);
-            struct tg_rec_entry *e = find(full, dl + nl, arg);
+            struct tg_rec_entry *e = b->find(b->self, full, dl + nl);
             if (!e || e->ino != (uint64_t)d->d_ino || e->dev != (uint64_t)dst.st_dev || !S_ISREG(e->mode) ||
-                !take(e, arg))
+                !b->take(b->self, e))
                 continue;
             if (tg_unlinkat(fd, d->d_name, 0) == 0)
-                tg_log(TG_LOG_INFO, "removed ", e->path);
+                b->done(b->self, e);
             else
-                atomic_store(&e->state, TG_LIVE); /* tg_remove_entry will have a look */
+                b->put_back(b->self, e); /* tg_remove_entry will have a look */
         }
     }
     tg_close(fd);

@@ -7,7 +7,7 @@
 
 #include <sys/types.h>
 
-#include "record.h"
+#include "recfmt.h"
 
 /* The directory of the last entry handled, kept open: leaks come in crowds in one directory. */
 #define TG_PATH_MAX_DIR 4096
@@ -45,12 +45,19 @@ struct tg_rm_guard {
 enum tg_outcome tg_remove_entry(const struct tg_rec_entry *e, struct tg_parent *pc, int dirs_pass, int dry,
                                 uint64_t *bytes, const struct tg_rm_guard *guard);
 
-/* After BULK_AFTER entries in a row in PC's directory: reads that directory once and removes each
- * regular file whose name FIND maps to an entry with the same inode (from getdents) that TAKE
- * accepts (and claims).  Saves a stat per file in a large leak; the rest is left to
- * tg_remove_entry. */
+/* After TG_BULK_AFTER entries in a row in PC's directory (a large leak: thousands of files in one
+ * directory), that directory is read once: each regular file whose name FIND maps to an entry with
+ * the same device and inode (getdents gives the inode) is removed if TAKE accepts it, without a
+ * stat of its own; DONE hears of each one removed, PUT_BACK of each one TAKE accepted that could not
+ * be.  What is not found this way is left to tg_remove_entry. */
 #define TG_BULK_AFTER 32
-void tg_remove_bulk(struct tg_parent *pc, struct tg_rec_entry *(*find)(const char *abs, size_t len, void *arg),
-                    int (*take)(struct tg_rec_entry *e, void *arg), void *arg);
+struct tg_bulk {
+    struct tg_rec_entry *(*find)(void *self, const char *abs, size_t len);
+    int (*take)(void *self, struct tg_rec_entry *e);
+    void (*put_back)(void *self, struct tg_rec_entry *e);
+    void (*done)(void *self, struct tg_rec_entry *e);
+    void *self;
+};
+void tg_remove_bulk(struct tg_parent *pc, const struct tg_bulk *b);
 
 #endif

@@ -5,12 +5,16 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "lifecycle.h"
-#include "registry.h"
+#include "cs.h"
 #include "sys.h"
 
-int (*tg_real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static tg_sigaction_fn *real_sigaction;
+static void (*cleanup)(int sig);
 _Atomic int tg_signals_armed;
+
+void tg_signals_use(tg_sigaction_fn *fn) { __atomic_store_n(&real_sigaction, fn, __ATOMIC_RELEASE); }
+static tg_sigaction_fn *real(void) { return __atomic_load_n(&real_sigaction, __ATOMIC_ACQUIRE); }
+void tg_signals_on_fatal(void (*fn)(int sig)) { cleanup = fn; }
 
 /* What the program believes each signal's disposition is, for the signals where the kernel holds
  * the shim's handler instead (ours[sig]).  Everywhere else the kernel's answer is the truth. */
@@ -52,29 +56,28 @@ static void on_fatal(int sig, siginfo_t *si, void *ctx)
     (void)ctx;
     int saved = errno;
     int fault = is_fault(sig, si);
-    if (tg_tls.in && !fault) {
-        /* This thread is between creating a file and listing it (or removing and forgetting):
-         * finish that first; tg_leave() raises the signal again. */
-        if (!tg_tls.pending)
-            tg_tls.pending = sig;
+    /* A thread between creating a file and listing it (or removing and forgetting) finishes that
+     * first; tg_leave() raises the signal again. */
+    if (!fault && tg_cs_defer(sig)) {
         errno = saved;
         return;
     }
-    tg_end(TG_END_SIGNAL, sig);
+    if (cleanup)
+        cleanup(sig);
 
     /* Die exactly as without the shim: default action, same signal, so the exit status, the core
      * dump and the parent's WTERMSIG are unchanged. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    tg_real_sigaction(sig, &dfl, NULL);
+    real()(sig, &dfl, NULL);
     if (!fault) {
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, sig);
         (void)raise(sig); /* pending: blocked while this handler runs (raise returns; cppcheck thinks not) */
         // cppcheck-suppress unreachableCode
-        pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* delivered here, under SIG_DFL */
+        sigprocmask(SIG_UNBLOCK, &set, NULL); /* delivered here, under SIG_DFL */
     }
     errno = saved; /* a fault returns and re-executes the faulting instruction */
 }
@@ -99,14 +102,14 @@ static void lock_all(sigset_t *old)
 {
     sigset_t all;
     sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, old);
+    sigprocmask(SIG_BLOCK, &all, old);
     pthread_mutex_lock(&sig_lock);
 }
 
 static void unlock_all(const sigset_t *old)
 {
     pthread_mutex_unlock(&sig_lock);
-    pthread_sigmask(SIG_SETMASK, old, NULL);
+    sigprocmask(SIG_SETMASK, old, NULL);
 }
 
 void tg_signals_arm(void)
@@ -118,10 +121,10 @@ void tg_signals_arm(void)
     struct sigaction mine, cur;
     our_action(&mine);
     for (int sig = 1; sig < NSIG; sig++) {
-        if (!default_is_fatal(sig) || tg_real_sigaction(sig, NULL, &cur) != 0)
+        if (!default_is_fatal(sig) || real()(sig, NULL, &cur) != 0)
             continue;
         /* A signal the program ignores (or handles) stays as it is. */
-        if (is_default(&cur) && tg_real_sigaction(sig, &mine, NULL) == 0) {
+        if (is_default(&cur) && real()(sig, &mine, NULL) == 0) {
             prog_act[sig] = cur;
             ours[sig] = 1;
         }
@@ -134,12 +137,12 @@ void tg_signals_arm(void)
 int tg_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     if (!atomic_load(&tg_signals_armed) || sig <= 0 || sig >= NSIG || !default_is_fatal(sig))
-        return tg_real_sigaction(sig, act, old);
+        return real()(sig, act, old);
     if (tg_getpid() != tables_pid) {
         /* Another process in this memory: its own kernel state changes, the tables do not; it is
          * answered from them all the same where they hold the program's view. */
         struct sigaction kern;
-        int r = tg_real_sigaction(sig, act, &kern);
+        int r = real()(sig, act, &kern);
         if (r == 0 && old)
             *old = ours[sig] ? prog_act[sig] : kern;
         return r;
@@ -152,7 +155,7 @@ int tg_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         if (act && is_default(act)) {
             /* The program restores the default: the kernel gets the cleanup handler instead. */
             our_action(&mine);
-            rc = tg_real_sigaction(sig, &mine, &view);
+            rc = real()(sig, &mine, &view);
             if (rc == 0) {
                 prog_act[sig] = *act;
                 ours[sig] = 1;
@@ -160,14 +163,14 @@ int tg_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
                     *old = view;
             }
         } else {
-            rc = tg_real_sigaction(sig, act, old);
+            rc = real()(sig, act, old);
         }
     } else {
         view = prog_act[sig];
         if (act && is_default(act)) {
             prog_act[sig] = *act;
         } else if (act) {
-            rc = tg_real_sigaction(sig, act, NULL);
+            rc = real()(sig, act, NULL);
             if (rc == 0)
                 ours[sig] = 0;
         }

@@ -1,11 +1,18 @@
-/* Fatal signals: cleanup before the default action, and the program's view of its dispositions. */
+/* Fatal signals, the mechanism: a handler that runs a cleanup before the default action, and the
+ * program's view of its dispositions.  What the cleanup does is not this file's business: it is
+ * handed over as a callback (lifecycle.c gives the end of the process). */
 #ifndef TG_SIGNALS_H
 #define TG_SIGNALS_H
 
 #include <signal.h>
 
-/* Resolved at load time (wrappers.c) so that the signal path never calls dlsym. */
-extern int (*tg_real_sigaction)(int, const struct sigaction *, struct sigaction *);
+typedef int tg_sigaction_fn(int, const struct sigaction *, struct sigaction *);
+
+/* libc's sigaction, which every change of disposition goes through (found by wrappers.c before the
+ * first handler can be installed: the signal path never looks a symbol up). */
+void tg_signals_use(tg_sigaction_fn *real);
+/* What a fatal signal runs before the default action: CLEANUP(sig), async-signal-safe. */
+void tg_signals_on_fatal(void (*cleanup)(int sig));
 
 /* Installs the cleanup handler for every catchable fatal signal whose disposition is the default.
  * Called when the first entry is tracked: processes that track nothing keep the kernel's own
@@ -23,5 +30,8 @@ tg_handler_t tg_signal_like(int sig, tg_handler_t handler, int flags, int mask_s
 
 /* Whether the cleanup handler has been installed; until then the wrappers pass straight through. */
 extern _Atomic int tg_signals_armed;
+
+/* In a forked child: the lock is made fresh, the tables are this process's. */
+void tg_signals_after_fork_child(void);
 
 #endif

@@ -11,18 +11,35 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Returns the result, or -errno on failure, and leaves errno as it found it: the wrappers promise the
- * program an untouched errno, and a signal handler must not change the interrupted code's errno. */
+ * program an untouched errno, and a signal handler must not change the interrupted code's errno.
+ * On x86-64 the system call is made here (no call into libc: nothing for the dynamic linker to bind
+ * on first use, no errno to save); elsewhere through libc's syscall(), and also where
+ * TG_SYSCALL_VIA_LIBC is defined (the fuzz harness of the reader interposes on syscall() to change
+ * a record between two reads). */
 static inline long tg_sys6(long n, long a, long b, long c, long d, long e, long f)
 {
+#if defined(__x86_64__) && !defined(TG_SYSCALL_VIA_LIBC)
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#else
     int saved = errno;
     long ret = syscall(n, a, b, c, d, e, f);
     if (ret == -1)
         ret = -errno;
     errno = saved;
     return ret;
+#endif
 }
 
 #define TG_SYS(n, a, b, c, d) tg_sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
@@ -72,6 +89,15 @@ static inline int tg_kill(int pid, int sig) { return (int)TG_SYS(SYS_kill, pid, 
 static inline long tg_readlinkat(int dfd, const char *p, char *buf, unsigned long n)
 {
     return TG_SYS(SYS_readlinkat, dfd, p, buf, n);
+}
+/* CLOCK_REALTIME in nanoseconds.  Read at a fork and when a record is made: rare enough for a system
+ * call, and libc's clock_gettime would cost a binding of its own. */
+static inline long long tg_realtime_ns(void)
+{
+    struct timespec ts;
+    if (TG_SYS(SYS_clock_gettime, CLOCK_REALTIME, &ts, 0, 0) < 0)
+        return 0;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 static inline long tg_getcwd(char *buf, unsigned long n) { return TG_SYS(SYS_getcwd, buf, n, 0, 0); }
 

@@ -1,7 +1,11 @@
-/* Every intercepted libc symbol, in one file.
+/* Every intercepted libc symbol, in one file, and the library's constructor: the exported face of
+ * the shim.  Each wrapper is a thin layer around one question (is this create tracked? could this
+ * name be an entry?) answered by the files below; what happens then is lifecycle.c's.
  *
- * WRAPPED below is the whole list.  Each real function is found with dlsym(RTLD_NEXT) once, at
- * load time, so that no wrapper (and no signal handler) ever resolves a symbol later.
+ * WRAPPED below is the whole list.  Each real function is found with dlsym(RTLD_NEXT) on first use,
+ * except that those a signal handler or a fork's child may reach are all found together
+ * (resolve_eager) before the program can install its first handler, fork or vfork, and before the
+ * shim arms its own handlers: dlsym is not async-signal-safe.  Nothing is looked up at start-up.
  *
  * glibc reaches its own file primitives through hidden aliases: fopen, mkstemp, tmpfile and remove
  * never call the public open/unlink, so each is wrapped by name, and the *64 names are separate
@@ -25,7 +29,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cs.h"
 #include "lifecycle.h"
+#include "path.h"
 #include "policy.h"
 #include "registry.h"
 #include "signals.h"
@@ -78,10 +84,10 @@ int __libc_start_main(tg_main_fn *, int, char **, void (*)(void), void (*)(void)
 /* Only the wrapped names leave the library (everything else is built hidden). */
 #define EXPORT __attribute__((visibility("default")))
 
-/* X(name, eager): eager ones are resolved at load, because POSIX lets a program's signal handler
- * call them (open, unlink, rename, _exit...) and dlsym is not safe there; the others are resolved
- * on first use, which keeps a process's start-up from paying for lookups it never needs.  (exit is
- * not async-signal-safe, but handlers call it: under musl, where it is wrapped, it is eager.) */
+/* X(name, eager): eager ones are those POSIX lets a signal handler call (open, unlink, rename,
+ * _exit...), or that a fork's child or a vfork child may call first thing; the others are found on
+ * first use.  (exit is not async-signal-safe, but handlers call it: under musl, where it is
+ * wrapped, it is eager.) */
 #define WRAPPED(X)                                                                                 \
     /* creation: mkstemp family and mkdtemp */                                                     \
     X(mkstemp, 0) X(mkstemp64, 0) X(mkostemp, 0) X(mkostemp64, 0) X(mkstemps, 0) X(mkstemps64, 0) \
@@ -99,7 +105,11 @@ int __libc_start_main(tg_main_fn *, int, char **, void (*)(void), void (*)(void)
     /* process lifetime */                                                                         \
     X(fork, 1) X(_exit, 1) X(_Exit, 1) IF_MUSL(X(exit, 1) X(__libc_start_main, 0))                \
     /* a change of user: the heir marker must go while it still can */                            \
-    X(setuid, 0) X(seteuid, 0) X(setreuid, 0) X(setresuid, 0)
+    X(setuid, 0) X(seteuid, 0) X(setreuid, 0) X(setresuid, 0)                                      \
+    /* a change of directory: the starting directory is taken before the first one */              \
+    X(chdir, 1) X(fchdir, 1)                                                                       \
+    /* exec: the new image of this process is told where its record is */                         \
+    X(execve, 1) X(fexecve, 1) X(execv, 1) X(execvp, 0) X(execvpe, 0) IF_GLIBC(X(execveat, 1))
 
 #define DECLARE_REAL(name, eager) static __typeof__(name) *real_##name;
 WRAPPED(DECLARE_REAL)
@@ -140,51 +150,62 @@ static inline void *resolve(void **slot, const char *name)
 }
 #define REAL(name) ((__typeof__(name) *)resolve((void **)&real_##name, #name))
 
-void tg_resolve_all(void)
+/* Every eager function at once, and the real sigaction for the signal mechanism: before the first
+ * handler is installed, the first fork, every vfork and the shim's own handlers (lifecycle.c).
+ * After that, no wrapper a handler may call looks anything up. */
+static _Atomic int eager_done;
+static void resolve_eager(void)
 {
+    if (atomic_load_explicit(&eager_done, memory_order_acquire))
+        return;
 #define RESOLVE(name, eager)                                                                       \
     if (eager)                                                                                     \
         (void)REAL(name);
     WRAPPED(RESOLVE)
 #undef RESOLVE
-    tg_real_sigaction = real_sigaction;
+    tg_signals_use(REAL(sigaction));
+    atomic_store_explicit(&eager_done, 1, memory_order_release);
 }
 
-/* Set on this thread while it is the child of vfork (see vfork below): the child runs in its
- * parent's memory, so every wrapper passes straight through there and changes nothing of the
- * shim's, which is the parent's. */
-__thread int tg_vfork_child __attribute__((tls_model("initial-exec")));
-
 /* Tracking applies: the shim is on, this thread is not already inside the shim (a program's signal
- * handler that interrupted a wrapper calls straight through), and not a vfork child. */
-static inline int watching(void) { return tg_tracking && !tg_tls.in && !tg_vfork_child; }
-static inline int forgetting(void) { return tg_reg_nonempty() && !tg_tls.in && !tg_vfork_child; }
+ * handler that interrupted a wrapper calls straight through), and not a vfork child (cs.h). */
+static inline int watching(void) { return tg_tracking && !tg_tls.in && !tg_tls.vfork; }
+static inline int forgetting(void) { return tg_reg_nonempty() && !tg_tls.in && !tg_tls.vfork; }
 
 /* ---- creation ---------------------------------------------------------------------------- */
 
-/* Lists what a successful create at PATH (relative to DFD) produced.  Call inside.
- * FD >= 0: the new file's descriptor; otherwise the object is looked up without following links. */
-static void track(int dfd, const char *path, int fd, enum tg_kind kind)
-{
+/* Where a create lands and what the policy says of it: resolved and decided once per create. */
+struct where {
     char abs[TG_PATH_MAX];
-    struct stat st;
-    int len = tg_resolve(dfd, path, abs);
-    if (len < 0)
-        return;
-    int when = tg_decide(abs, (size_t)len, kind);
-    if (!when)
-        return;
-    if ((fd >= 0 ? tg_fstat(fd, &st) : tg_fstatat(AT_FDCWD, abs, &st, AT_SYMLINK_NOFOLLOW)) < 0)
-        return;
-    tg_reg_add(abs, (size_t)len, &st, kind, when);
+    int len;
+    int when; /* 0: not tracked, else an enum tg_when */
+};
+
+static int decide(int dfd, const char *path, enum tg_kind kind, struct where *w)
+{
+    w->len = tg_resolve(dfd, path, w->abs);
+    w->when = w->len >= 0 ? tg_decide(w->abs, (size_t)w->len, kind) : 0;
+    return w->when;
 }
 
-/* Where a path lands, and whether a create there would be tracked.  Call inside. */
-static int would_track(int dfd, const char *path, enum tg_kind kind)
+/* Lists what a create decided as W produced: FD >= 0 is the new file's descriptor; otherwise the
+ * object is looked up without following links (and must be a directory when DIR).  Call inside. */
+static void track(const struct where *w, int fd, enum tg_kind kind, int dir)
 {
-    char abs[TG_PATH_MAX];
-    int len = tg_resolve(dfd, path, abs);
-    return len >= 0 && tg_decide(abs, (size_t)len, kind);
+    struct stat st;
+    if ((fd >= 0 ? tg_fstat(fd, &st) : tg_fstatat(AT_FDCWD, w->abs, &st, AT_SYMLINK_NOFOLLOW)) < 0)
+        return;
+    if (dir && !S_ISDIR(st.st_mode))
+        return;
+    tg_track(w->abs, (size_t)w->len, &st, kind, w->when);
+}
+
+/* A create whose path is known only once it is done (the template filled in). */
+static void track_made(const char *path, int fd, enum tg_kind kind)
+{
+    struct where w;
+    if (decide(AT_FDCWD, path, kind, &w))
+        track(&w, fd, kind, fd < 0);
 }
 
 #define MKSTEMP_LIKE(call, tmpl)                                                                   \
@@ -195,7 +216,7 @@ static int would_track(int dfd, const char *path, enum tg_kind kind)
         int fd_ = call;                                                                            \
         if (fd_ >= 0) {                                                                            \
             int e_ = errno;                                                                        \
-            track(AT_FDCWD, tmpl, fd_, TG_K_MKSTEMP);                                              \
+            track_made(tmpl, fd_, TG_K_MKSTEMP);                                                   \
             errno = e_;                                                                            \
         }                                                                                          \
         tg_leave();                                                                                \
@@ -219,7 +240,7 @@ EXPORT char *mkdtemp(char *t)
     char *r = REAL(mkdtemp)(t);
     if (r) {
         int e = errno;
-        track(AT_FDCWD, r, -1, TG_K_MKDTEMP);
+        track_made(r, -1, TG_K_MKDTEMP);
         errno = e;
     }
     tg_leave();
@@ -247,15 +268,16 @@ static int create_open(enum opener op, int dfd, const char *path, int flags, mod
     enum tg_kind kind = (flags & O_EXCL) && (flags & O_ACCMODE) == O_RDWR && !(mode & 077)
                             ? TG_K_EXCL_PRIVATE
                             : TG_K_OTHER;
+    struct where w;
     tg_enter();
-    if (!would_track(dfd, path, kind)) {
+    if (!decide(dfd, path, kind, &w)) {
         tg_leave();
         return call_open(op, dfd, path, flags, mode);
     }
     int fd = call_open(op, dfd, path, flags | O_EXCL, mode);
     int e = errno;
     if (fd >= 0)
-        track(dfd, path, fd, kind);
+        track(&w, fd, kind, 0);
     tg_leave();
     if (fd < 0 && !(flags & O_EXCL))
         return call_open(op, dfd, path, flags, mode);
@@ -328,9 +350,10 @@ static int mode_creates(const char *mode) { return mode && (mode[0] == 'w' || mo
 static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *path, const char *mode)
 {
     char xmode[64];
+    struct where w;
     size_t ml = strlen(mode);
     tg_enter();
-    if (ml + 2 > sizeof xmode || !would_track(AT_FDCWD, path, TG_K_OTHER)) {
+    if (ml + 2 > sizeof xmode || !decide(AT_FDCWD, path, TG_K_OTHER, &w)) {
         tg_leave();
         return fn(path, mode);
     }
@@ -342,7 +365,7 @@ static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *p
     FILE *f = fn(path, had_x ? mode : xmode);
     int e = errno;
     if (f)
-        track(AT_FDCWD, path, fileno(f), TG_K_OTHER);
+        track(&w, fileno(f), TG_K_OTHER, 0);
     tg_leave();
     if (!f && !had_x)
         return fn(path, mode);
@@ -370,12 +393,12 @@ EXPORT FILE *fopen64(const char *p, const char *m)
 static FILE *create_freopen(FILE *(*fn)(const char *, const char *, FILE *), const char *path,
                             const char *mode, FILE *stream)
 {
-    char abs[TG_PATH_MAX];
+    struct where w;
     struct stat st;
     tg_enter();
-    int len = tg_resolve(AT_FDCWD, path, abs);
-    int when = len >= 0 ? tg_decide(abs, (size_t)len, TG_K_OTHER) : 0;
-    int fd = when ? tg_openat(AT_FDCWD, abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666) : -1;
+    int fd = decide(AT_FDCWD, path, TG_K_OTHER, &w)
+                 ? tg_openat(AT_FDCWD, w.abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)
+                 : -1;
     if (fd < 0 || tg_fstat(fd, &st) < 0) {
         if (fd >= 0)
             tg_close(fd);
@@ -387,10 +410,10 @@ static FILE *create_freopen(FILE *(*fn)(const char *, const char *, FILE *), con
     int e = errno;
     struct stat now;
     if (f && tg_fstat(fileno(f), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
-        tg_reg_add(abs, (size_t)len, &now, TG_K_OTHER, (enum tg_when)when);
-    } else if (!f && tg_fstatat(AT_FDCWD, abs, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-               now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
-        tg_unlinkat(AT_FDCWD, abs, 0);
+        tg_track(w.abs, (size_t)w.len, &now, TG_K_OTHER, w.when);
+    } else if (!f && tg_fstatat(AT_FDCWD, w.abs, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev &&
+               now.st_ino == st.st_ino) {
+        tg_unlinkat(AT_FDCWD, w.abs, 0);
     }
     tg_leave();
     errno = e;
@@ -416,19 +439,16 @@ static int create_dir(int dfd, const char *p, mode_t mode, int at)
     /* What a hand-off program makes is scratch for its caller by definition: `mktemp -d` makes its
      * directory with plain mkdir (gnulib's tempname), and goes as a mkdtemp directory does. */
     enum tg_kind kind = tg_cfg.handoff ? TG_K_MKDTEMP : TG_K_OTHER;
+    struct where w;
     tg_enter();
-    if (!would_track(dfd, p, kind)) {
+    if (!decide(dfd, p, kind, &w)) {
         tg_leave();
         return at ? REAL(mkdirat)(dfd, p, mode) : REAL(mkdir)(p, mode);
     }
     int r = at ? REAL(mkdirat)(dfd, p, mode) : REAL(mkdir)(p, mode);
     if (r == 0) {
         int e = errno;
-        char abs[TG_PATH_MAX];
-        struct stat st;
-        int len = tg_resolve(dfd, p, abs);
-        if (len >= 0 && tg_fstatat(AT_FDCWD, abs, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-            tg_reg_add(abs, (size_t)len, &st, kind, (enum tg_when)tg_decide(abs, (size_t)len, kind));
+        track(&w, -1, kind, 1);
         errno = e;
     }
     tg_leave();
@@ -522,10 +542,23 @@ EXPORT int renameat2(int od, const char *o, int nd, const char *n, unsigned fl)
 
 /* ---- signal dispositions ------------------------------------------------------------------ */
 
+/* Whether ACT installs a handler of the program's: from then on a signal may run code that calls
+ * wrapped functions, which must not look anything up there. */
+static int installs_handler(const struct sigaction *act)
+{
+    return act && ((act->sa_flags & SA_SIGINFO) || (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN));
+}
+
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    if (!tg_real_sigaction) /* called by a library initialised before this one */
-        tg_real_sigaction = REAL(sigaction);
+    /* The real sigaction is known to the signal mechanism from the first call on (a library
+     * initialised before this one may call first). */
+    if (!atomic_load_explicit(&eager_done, memory_order_acquire)) {
+        if (installs_handler(act))
+            resolve_eager();
+        else
+            tg_signals_use(REAL(sigaction));
+    }
     return tg_sigaction(sig, act, old);
 }
 
@@ -533,6 +566,8 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 #define SIGNAL_LIKE(name, flags, mask_self)                                                        \
     EXPORT tg_handler_t name(int sig, tg_handler_t h)                                              \
     {                                                                                              \
+        if (h != SIG_DFL && h != SIG_IGN)                                                          \
+            resolve_eager();                                                                       \
         if (!atomic_load(&tg_signals_armed))                                                       \
             return REAL(name)(sig, h);                                                            \
         return tg_signal_like(sig, h, flags, mask_self);                                           \
@@ -553,6 +588,8 @@ SIGNAL_LIKE(__sysv_signal, SA_RESTART, 0)
 /* System V sigset: SIG_HOLD blocks the signal; anything else sets the disposition and unblocks. */
 EXPORT tg_handler_t sigset(int sig, tg_handler_t h)
 {
+    if (h != SIG_DFL && h != SIG_IGN && h != SIG_HOLD)
+        resolve_eager();
     if (!atomic_load(&tg_signals_armed))
         return REAL(sigset)(sig, h);
     sigset_t one, old;
@@ -562,59 +599,17 @@ EXPORT tg_handler_t sigset(int sig, tg_handler_t h)
         return SIG_ERR;
     }
     if (h == SIG_HOLD) {
-        if (tg_sigaction(sig, NULL, &cur) < 0 || pthread_sigmask(SIG_BLOCK, &one, &old) != 0)
+        if (tg_sigaction(sig, NULL, &cur) < 0 || sigprocmask(SIG_BLOCK, &one, &old) != 0)
             return SIG_ERR;
         return sigismember(&old, sig) ? SIG_HOLD : cur.sa_handler;
     }
     tg_handler_t prev = tg_signal_like(sig, h, 0, 0);
-    if (prev == SIG_ERR || pthread_sigmask(SIG_UNBLOCK, &one, &old) != 0)
+    if (prev == SIG_ERR || sigprocmask(SIG_UNBLOCK, &one, &old) != 0)
         return SIG_ERR;
     return sigismember(&old, sig) ? SIG_HOLD : prev;
 }
 
 /* ---- process lifetime --------------------------------------------------------------------- */
-
-#if defined(__x86_64__)
-/* vfork's child borrows its parent's memory and stack until it execs or _exits, and Python's
- * subprocess, Java's VFORK launcher and busybox call it.  Whatever the child calls through the
- * shim (subprocess restores SIGPIPE and SIGXFSZ to SIG_DFL there) would be written into the
- * parent's bookkeeping, so the child is marked (tg_vfork_child, in the thread's own TLS, which
- * the child shares) and the wrappers pass straight through while it runs.
- *
- * It cannot be a C function: the child returns through it first and the calls it then makes reuse
- * that stack, so the parent, resuming, would find its return address overwritten.  As libc's own
- * vfork does, the return address is kept in a register across the system call (rdi: the kernel
- * preserves it, and the child's copy is its own), not on the stack.  The parent clears the mark
- * when the call returns to it; a failure sets errno through a tail call. */
-__asm__(".text\n"
-        ".globl vfork\n"
-        ".type vfork, @function\n"
-        "vfork:\n"
-        "    movq tg_vfork_child@gottpoff(%rip), %rax\n"
-        "    movl $1, %fs:(%rax)\n"
-        "    popq %rdi\n"
-        "    movl $58, %eax\n" /* SYS_vfork */
-        "    syscall\n"
-        "    pushq %rdi\n"
-        "    testq %rax, %rax\n"
-        "    jz 1f\n"
-        "    movq tg_vfork_child@gottpoff(%rip), %rdx\n"
-        "    movl $0, %fs:(%rdx)\n"
-        "    cmpq $-4095, %rax\n"
-        "    jae 2f\n"
-        "1:  ret\n"
-        "2:  movq %rax, %rdi\n"
-        "    negq %rdi\n"
-        "    jmp tg_vfork_failed\n"
-        ".size vfork, .-vfork\n");
-
-/* Where vfork's failure lands (a tail call: it returns to vfork's caller). */
-__attribute__((used)) int tg_vfork_failed(int err)
-{
-    errno = err;
-    return -1;
-}
-#endif
 
 EXPORT pid_t fork(void)
 {
@@ -624,11 +619,59 @@ EXPORT pid_t fork(void)
     return p;
 }
 
+#if defined(__x86_64__)
+/* vfork's child borrows its parent's memory and stack until it execs or _exits, and Python's
+ * subprocess, Java's VFORK launcher and busybox call it.  Whatever the child calls through the
+ * shim (subprocess restores SIGPIPE and SIGXFSZ to SIG_DFL there) would be written into the
+ * parent's bookkeeping, so the child is marked (tg_tls.vfork, in the thread's TLS, which the child
+ * shares) and the wrappers pass straight through while it runs.  The real functions it may call
+ * are found before (resolve_eager): no lookup in the child.
+ *
+ * It cannot be a C function: the child returns through it first and the calls it then makes reuse
+ * that stack, so the parent, resuming, would find its return address overwritten.  As libc's own
+ * vfork does, the return address is kept in a register across the system call (rdi: the kernel
+ * preserves it, and the child's copy is its own), not on the stack.  The parent clears the mark
+ * when the call returns to it; a failure sets errno through a tail call.  (A shadow stack, which
+ * glibc's vfork also handles, is not enabled for these programs.) */
+__attribute__((used)) void tg_resolve_before_vfork(void) { resolve_eager(); }
+__attribute__((used)) int tg_vfork_failed(int err)
+{
+    errno = err;
+    return -1;
+}
+#define TG_STR2(x) #x
+#define TG_STR(x) TG_STR2(x)
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "    subq $8, %rsp\n" /* the stack 16-aligned for the call */
+        "    call tg_resolve_before_vfork\n"
+        "    addq $8, %rsp\n"
+        "    movq tg_tls@gottpoff(%rip), %rax\n"
+        "    movl $1, %fs:" TG_STR(TG_TLS_VFORK_OFFSET) "(%rax)\n"
+        "    popq %rdi\n"
+        "    movl $58, %eax\n" /* SYS_vfork */
+        "    syscall\n"
+        "    pushq %rdi\n"
+        "    testq %rax, %rax\n"
+        "    jz 1f\n"
+        "    movq tg_tls@gottpoff(%rip), %rdx\n"
+        "    movl $0, %fs:" TG_STR(TG_TLS_VFORK_OFFSET) "(%rdx)\n"
+        "    cmpq $-4095, %rax\n"
+        "    jae 2f\n"
+        "1:  ret\n"
+        "2:  movq %rax, %rdi\n"
+        "    negq %rdi\n"
+        "    jmp tg_vfork_failed\n"
+        ".size vfork, .-vfork\n");
+#endif
+
 /* A process that becomes another user can no longer remove what it keeps in its first user's state
- * directory (lifecycle.c). */
+ * directory (heirs.c). */
 #define UID_CHANGE(call)                                                                           \
     do {                                                                                           \
-        if (tg_tracking && !tg_vfork_child)                                                        \
+        if (tg_tracking && !tg_tls.vfork)                                                          \
             tg_before_uid_change();                                                                \
         return call;                                                                               \
     } while (0)
@@ -637,6 +680,121 @@ EXPORT int setuid(uid_t u) { UID_CHANGE(REAL(setuid)(u)); }
 EXPORT int seteuid(uid_t u) { UID_CHANGE(REAL(seteuid)(u)); }
 EXPORT int setreuid(uid_t r, uid_t e) { UID_CHANGE(REAL(setreuid)(r, e)); }
 EXPORT int setresuid(uid_t r, uid_t e, uid_t s) { UID_CHANGE(REAL(setresuid)(r, e, s)); }
+
+/* The starting directory (the command-line and workspace rules resolve against it) is the current
+ * one until the first change: it is taken then, if no create has needed it before. */
+EXPORT int chdir(const char *p)
+{
+    if (tg_tracking && !tg_tls.in && !tg_tls.vfork)
+        tg_policy_before_chdir();
+    return REAL(chdir)(p);
+}
+
+EXPORT int fchdir(int fd)
+{
+    if (tg_tracking && !tg_tls.in && !tg_tls.vfork)
+        tg_policy_before_chdir();
+    return REAL(fchdir)(fd);
+}
+
+/* ---- exec ----------------------------------------------------------------------------------- */
+
+/* An exec replaces the image, not the process: what it created is still its own, and the new image
+ * adopts the record at load (lifecycle.c adds the note to the environment it gets).  When there is
+ * nothing to add, each call goes to its own real function unchanged. */
+extern char **environ;
+
+#define EXEC_WITH_ENV(real_call_with_env, envp, plain_call)                                        \
+    do {                                                                                           \
+        struct tg_exec_env x_;                                                                     \
+        char *const *env_ = tg_exec_env((envp), &x_);                                              \
+        if (env_ == (envp))                                                                        \
+            return plain_call;                                                                     \
+        int r_ = real_call_with_env;                                                               \
+        int e_ = errno;                                                                            \
+        tg_exec_env_done(&x_);                                                                     \
+        errno = e_;                                                                                \
+        return r_;                                                                                 \
+    } while (0)
+
+EXPORT int execve(const char *p, char *const argv[], char *const envp[])
+{
+    EXEC_WITH_ENV(REAL(execve)(p, argv, env_), envp, REAL(execve)(p, argv, envp));
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    EXEC_WITH_ENV(REAL(fexecve)(fd, argv, env_), envp, REAL(fexecve)(fd, argv, envp));
+}
+
+EXPORT int execvpe(const char *f, char *const argv[], char *const envp[])
+{
+    EXEC_WITH_ENV(REAL(execvpe)(f, argv, env_), envp, REAL(execvpe)(f, argv, envp));
+}
+
+EXPORT int execv(const char *p, char *const argv[])
+{
+    EXEC_WITH_ENV(REAL(execve)(p, argv, env_), environ, REAL(execv)(p, argv));
+}
+
+EXPORT int execvp(const char *f, char *const argv[])
+{
+    EXEC_WITH_ENV(REAL(execvpe)(f, argv, env_), environ, REAL(execvp)(f, argv));
+}
+
+#ifdef __GLIBC__
+EXPORT int execveat(int dfd, const char *p, char *const argv[], char *const envp[], int flags)
+{
+    EXEC_WITH_ENV(REAL(execveat)(dfd, p, argv, env_, flags), envp, REAL(execveat)(dfd, p, argv, envp, flags));
+}
+#endif
+
+/* The list forms build their argument vector as libc does (on the stack), then exec as above:
+ * execl and execle through execve, execlp through execvpe. */
+static size_t count_args(const char *arg0, va_list ap)
+{
+    size_t n = 1;
+    while (arg0 && va_arg(ap, const char *))
+        n++;
+    return arg0 ? n : 0;
+}
+
+/* ARGV is declared and LAST passed to va_start: neither can be parenthesised (the NOLINTs). */
+#define ARGV_FROM_LIST(argv, arg0, last)                                                           \
+    va_list ap_;                                                                                   \
+    va_start(ap_, last); /* NOLINT(bugprone-macro-parentheses) */                                  \
+    size_t n_ = count_args((arg0), ap_);                                                           \
+    va_end(ap_);                                                                                   \
+    char *argv[n_ + 1];    /* NOLINT(bugprone-macro-parentheses) */                                \
+    argv[0] = (char *)(arg0); /* NOLINT(bugprone-macro-parentheses) */                             \
+    va_start(ap_, last);   /* NOLINT(bugprone-macro-parentheses) */                                \
+    for (size_t i_ = 1; i_ <= n_; i_++)                                                            \
+        argv[i_] = i_ < n_ ? va_arg(ap_, char *) : NULL; /* NOLINT(bugprone-macro-parentheses) */  \
+    if (!n_)                                                                                       \
+        argv[0] = NULL /* NOLINT(bugprone-macro-parentheses) */
+
+EXPORT int execl(const char *p, const char *arg0, ...)
+{
+    ARGV_FROM_LIST(argv, arg0, arg0);
+    va_end(ap_);
+    return execve(p, argv, environ);
+}
+
+EXPORT int execlp(const char *f, const char *arg0, ...)
+{
+    ARGV_FROM_LIST(argv, arg0, arg0);
+    va_end(ap_);
+    return execvpe(f, argv, environ);
+}
+
+EXPORT int execle(const char *p, const char *arg0, ...)
+{
+    ARGV_FROM_LIST(argv, arg0, arg0);
+    (void)(n_ ? va_arg(ap_, char *) : NULL); /* the NULL that ends the list */
+    char *const *envp = va_arg(ap_, char *const *);
+    va_end(ap_);
+    return execve(p, argv, envp);
+}
 
 /* _exit skips atexit handlers, so the end is reported here. */
 EXPORT void _exit(int status)
@@ -682,3 +840,13 @@ EXPORT int __libc_start_main(tg_main_fn *main_fn, int argc, char **argv, void (*
     return REAL(__libc_start_main)(main_returns, argc, argv, init, fini, ldso);
 }
 #endif
+
+/* ---- load -------------------------------------------------------------------------------- */
+
+/* glibc passes (argc, argv, envp) to initialisers of shared objects; musl passes nothing (the
+ * registers hold whatever they held), and the __libc_start_main wrapper reports them instead. */
+__attribute__((constructor)) static void tmpguard_init(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    tg_load(argc, argv, resolve_eager);
+}

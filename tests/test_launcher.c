@@ -134,3 +134,19 @@ Test(launcher, finds_its_tool_beside_a_library_built_elsewhere)
                   strstr(r.err, checkout_build),
               "%s: %s", describe(r.status), r.err);
 }
+
+/* Under --log info the launcher reports each file it reaps once (the reaper reports, the remover
+ * says nothing of its own). */
+Test(launcher, log_info_reports_each_reaped_file_once)
+{
+    struct run r;
+    RUN(&f, 0, NULL, NULL, &r, launcher, "--log", "info", "--", victim_path(), "create", "mkstemp", f.root, "raise",
+        "KILL");
+    cr_assert(killed_by(r.status, SIGKILL), "%s %s", describe(r.status), r.err);
+    cr_assert(r.ncreated == 1, "out: %s", r.out);
+    int n = 0;
+    for (const char *p = r.err; (p = strstr(p, r.created[0])) != NULL; p++)
+        n++;
+    cr_expect_eq(n, 1, "%s is named %d times on stderr:\n%s", r.created[0], n, r.err);
+    cr_expect_eq(count_below(f.root), 0);
+}

@@ -46,9 +46,7 @@ const char *const tg_model_known_names[TG_KNOWN_COUNT] = {
 /* --- what the harness leaves out of the shim -------------------------------------------------- */
 
 /* No signal handlers: the harness never ends through the shim. */
-void tg_signals_arm(void) {}
 /* Not a hand-off program. */
-const struct tg_proc_id *tg_handoff_parent(void) { return NULL; }
 
 /* --- limits the model takes from the shim and its documentation ---------------------------------- */
 
@@ -867,7 +865,7 @@ static void add_checked(const char *abs, size_t len, int kind, int when, uint32_
     st.st_ino = (ino_t)ino;
     st.st_mode = mode;
     st.st_ctim.tv_sec = (time_t)ino;
-    tg_reg_add(abs, len, &st, (enum tg_kind)kind, (enum tg_when)when);
+    tg_reg_add(abs, len, &st, (enum tg_kind)kind, (enum tg_when)when, 0);
     if (!tg_reg_pid)
         fail("tg_reg_add made no record");
     uint32_t hw1 = atomic_load(&tg_rec_header()->hw_cells), want;
@@ -1073,9 +1071,7 @@ static void op_exec(void)
         return;
     }
     tg_reg_after_fork_child();
-    int adopted = tg_rec_adopt();
-    if (adopted)
-        tg_reg_adopted();
+    int adopted = tg_reg_adopt();
     if (adopted != had)
         fail("tg_rec_adopt says %d after exec, the model %d", adopted, had);
     if (!adopted) {
@@ -1095,14 +1091,8 @@ static char *argv_[9];
 
 static void policy_reset(void)
 {
-    for (size_t i = 0; i < ncmd; i++)
-        free(cmd_paths[i]);
-    free(cmd_paths);
-    free(cmd_lens);
-    cmd_paths = NULL;
-    cmd_lens = NULL;
-    ncmd = 0;
-    cmd_ready = 0;
+    free(atomic_load(&cmdline));
+    atomic_store(&cmdline, NULL);
     /* tg_policy_init copies the command line into a static buffer of 8192 bytes, or allocates */
     if (argv_bytes > 8192)
         free(argv_copy);
@@ -1111,6 +1101,7 @@ static void policy_reset(void)
     start_dir[0] = '\0';
     start_len = 0;
     start_in_root = 0;
+    start_state = 0;
 }
 
 static void model_reset(void)
@@ -1314,6 +1305,7 @@ int tg_model_one(const uint8_t *data, size_t size)
         }
         case 6: {
             const struct dir *d = &dirs[byte(&in) % TG_MODEL_NDIRS];
+            tg_policy_before_chdir(); /* as the chdir wrapper does */
             if (chdir(d->abs) < 0)
                 die(d->abs);
             cm.cwd = d->abs;

@@ -20,6 +20,7 @@
 
 #include "reap.h"
 #include "record.h"
+#include "proc.h"
 #include "recread.h"
 
 #define REC_NAME "r"

@@ -1,0 +1,35 @@
+/* tmpguard-tool: the launcher's C half.  What the commands share. */
+#ifndef TG_TOOL_H
+#define TG_TOOL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "recfmt.h"
+
+/* What a command was asked to do, set by the option parser (tool.c) and passed to the parts. */
+struct tool {
+    const char *state_dir;           /* the state directory to read */
+    int dry_run;                     /* reap: report only */
+    FILE *say;                       /* where removals are reported: stdout (reap), stderr or nowhere (run) */
+    struct tg_proc_id only_supervisor; /* reap only the records of this launcher's tree (pid 0: all) */
+    int dir_refused;                 /* set when the state directory exists but could not be used */
+};
+
+struct totals {
+    unsigned long long files, bytes, records, refused, live;
+};
+
+/* reaper.c: every record of a dead process in the state directory (those of T->only_supervisor,
+ * if set), with the rights of each record's user; markers of gone processes go too.  QUIET: a
+ * record that cannot be opened is not said. */
+struct totals tool_reap_all(struct tool *t, int quiet);
+/* Opens the state directory if it is safe to believe (tool.c's rule, shared). -1 when not. */
+int tool_open_state_dir(struct tool *t, int quiet_if_missing);
+int tool_is_record_name(const char *name);
+
+/* supervise.c: runs ARGV under the shim (library LIB) as a supervised child; returns its status
+ * (or dies of its signal). */
+int tool_run(struct tool *t, const char *lib, char **argv);
+
+#endif

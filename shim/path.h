@@ -1,0 +1,36 @@
+/* Paths as the shim compares them: absolute and lexically normalised. */
+#ifndef TG_PATH_H
+#define TG_PATH_H
+
+#include <stddef.h>
+
+#define TG_PATH_MAX 4096
+
+/* Lexically normalises an absolute path in place ("//", ".", ".." and a trailing "/"; ".." is not
+ * resolved through symlinks: the device-and-inode check before any removal keeps that safe).
+ * Returns the new length. */
+size_t tg_normalize(char *path);
+
+/* Resolves PATH against DFD (AT_FDCWD: the current directory) into ABS (TG_PATH_MAX bytes),
+ * normalised.  Returns the length, or -1 when that cannot be done for sure (too long, a directory
+ * that is unreachable or deleted).  Async-signal-safe. */
+int tg_resolve(int dfd, const char *path, char abs[]);
+
+/* Is A (length AL) equal to B (length BL) or inside it?  Both normalised; B "/" holds everything. */
+static inline int tg_at_or_below(const char *a, size_t al, const char *b, size_t bl)
+{
+    if (bl == 1)
+        return 1;
+    return al >= bl && __builtin_memcmp(a, b, bl) == 0 && (al == bl || a[bl] == '/');
+}
+
+/* Where the last component of the normalised absolute path ABS (LEN bytes) starts. */
+static inline size_t tg_last_component(const char *abs, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && abs[i - 1] != '/')
+        i--;
+    return i;
+}
+
+#endif
