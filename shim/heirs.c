@@ -49,6 +49,9 @@ static struct forked ring_get(uint32_t i)
 
 /* Forks made by this process since load (or its own fork): entries record the count. */
 static _Atomic uint32_t fork_count;
+/* This process started a program without fork() (vfork, posix_spawn): a hand-off program among them
+ * may have named it as its heir (mark_caller). */
+static _Atomic int spawned;
 /* This process may be named as an heir in another record: a child of a process that tracked
  * files, or a process that took entries over and passed them on to its children. */
 static int maybe_heir;
@@ -352,9 +355,15 @@ void tg_heirs_before_uid_change(void)
         tg_unlinkat(AT_FDCWD, marker, 0);
 }
 
+void tg_heirs_spawned(void) { atomic_store_explicit(&spawned, 1, memory_order_relaxed); }
+
 int tg_heirs_inherit(void)
 {
     char marker[TG_PATH_MAX + 32];
+    /* A process that started nobody and is no child of a process with a record cannot be named in
+     * any record: it ends without a look (no system call). */
+    if (!maybe_heir && !atomic_load(&fork_count) && !atomic_load_explicit(&spawned, memory_order_relaxed))
+        return 0;
     int now = tg_getpid();
     if (now != tg_heirs_self() || !tg_cfg.state_dir[0] || tg_cfg.mode == TG_MODE_OFF)
         return 0; /* a vfork child sharing the parent's memory, or nowhere to look */
@@ -363,7 +372,7 @@ int tg_heirs_inherit(void)
      * be an heir only from the marker that program left (mark_caller). */
     int marked = marker[0] && read_marker(marker);
     if (!maybe_heir && !marked && !atomic_load(&fork_count))
-        return 0;
+        return 0; /* it only spawned, and nobody marked it */
     take_over();
     if (marked || (maybe_heir && marker[0]))
         tg_unlinkat(AT_FDCWD, marker, 0);
@@ -409,6 +418,7 @@ void tg_heirs_fork_child(void)
     maybe_heir = maybe_heir || tg_reg_pid != 0;
     handoff_caller.pid = 0;
     atomic_store(&fork_count, 0);
+    atomic_store(&spawned, 0);
     memset(ring, 0, sizeof ring);
 }
 

@@ -50,6 +50,9 @@ uint32_t tg_heirs_keep_below(void);
 /* The end of the owner: its record says ENDED from now on (what is LIVE in it is for the heirs). */
 void tg_heirs_mark_ended(void);
 
+/* This process starts a program without fork() (vfork, posix_spawn). */
+void tg_heirs_spawned(void);
+
 /* The process ends: it takes over what records that name it hold.  Returns 1 when this process may
  * be an heir at all (then it looked), 0 when it looked nowhere.  Async-signal-safe. */
 int tg_heirs_inherit(void);

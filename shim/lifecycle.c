@@ -254,6 +254,8 @@ static void fork_child(void)
 
 void tg_forked(pid_t child) { tg_heirs_forked(child); }
 
+void tg_spawning(void) { tg_heirs_spawned(); }
+
 /* ---- exec -------------------------------------------------------------------------------- */
 
 char *const *tg_exec_env(char *const envp[], struct tg_exec_env *x)

@@ -42,6 +42,10 @@ struct tg_exec_env {
 char *const *tg_exec_env(char *const envp[], struct tg_exec_env *x);
 void tg_exec_env_done(struct tg_exec_env *x);
 
+/* The process starts another without fork() (vfork, posix_spawn): such a child may hand files to
+ * it (mktemp). */
+void tg_spawning(void);
+
 /* The process is about to change its user ID (the set*uid wrappers). */
 void tg_before_uid_change(void);
 

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,9 @@ int __libc_start_main(tg_main_fn *, int, char **, void (*)(void), void (*)(void)
     /* a change of directory: the starting directory is taken before the first one */              \
     X(chdir, 1) X(fchdir, 1)                                                                       \
     /* exec: the new image of this process is told where its record is */                         \
-    X(execve, 1) X(fexecve, 1) X(execv, 1) X(execvp, 0) X(execvpe, 0) IF_GLIBC(X(execveat, 1))
+    X(execve, 1) X(fexecve, 1) X(execv, 1) X(execvp, 0) X(execvpe, 0) IF_GLIBC(X(execveat, 1))      \
+    /* children started without fork(): they may hand files to this process */                    \
+    X(posix_spawn, 0) X(posix_spawnp, 0)
 
 #define DECLARE_REAL(name, eager) static __typeof__(name) *real_##name;
 WRAPPED(DECLARE_REAL)
@@ -633,7 +636,12 @@ EXPORT pid_t fork(void)
  * preserves it, and the child's copy is its own), not on the stack.  The parent clears the mark
  * when the call returns to it; a failure sets errno through a tail call.  (A shadow stack, which
  * glibc's vfork also handles, is not enabled for these programs.) */
-__attribute__((used)) void tg_resolve_before_vfork(void) { resolve_eager(); }
+__attribute__((used)) void tg_before_vfork(void)
+{
+    resolve_eager();
+    if (tg_tracking && !tg_tls.vfork)
+        tg_spawning();
+}
 __attribute__((used)) int tg_vfork_failed(int err)
 {
     errno = err;
@@ -646,7 +654,7 @@ __asm__(".text\n"
         ".type vfork, @function\n"
         "vfork:\n"
         "    subq $8, %rsp\n" /* the stack 16-aligned for the call */
-        "    call tg_resolve_before_vfork\n"
+        "    call tg_before_vfork\n"
         "    addq $8, %rsp\n"
         "    movq tg_tls@gottpoff(%rip), %rax\n"
         "    movl $1, %fs:" TG_STR(TG_TLS_VFORK_OFFSET) "(%rax)\n"
@@ -666,6 +674,24 @@ __asm__(".text\n"
         "    jmp tg_vfork_failed\n"
         ".size vfork, .-vfork\n");
 #endif
+
+/* posix_spawn's child runs no fork handler (glibc clones it in the parent's memory): the shim only
+ * notes that this process started someone, who may hand it files (mktemp). */
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    if (tg_tracking && !tg_tls.vfork)
+        tg_spawning();
+    return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    if (tg_tracking && !tg_tls.vfork)
+        tg_spawning();
+    return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+}
 
 /* A process that becomes another user can no longer remove what it keeps in its first user's state
  * directory (heirs.c). */

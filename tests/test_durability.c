@@ -1064,3 +1064,71 @@ Test(durability, child_changing_user_leaves_no_marker)
                                          "longer remove)", count_below(f.state));
     cr_expect_eq(count_below(f.root), 0, "left in the root: %d", count_below(f.root));
 }
+
+/* Reads the system call names of an strace log into NAMES/COUNTS (at most MAX names). */
+static int syscall_counts(const char *log, char names[][32], int *counts, int max)
+{
+    FILE *fp = fopen(log, "r");
+    cr_assert(fp, "no strace log %s", log);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        char *p = line;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        while (*p == ' ')
+            p++;
+        size_t l = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        if (!l || p[l] != '(' || l >= 32)
+            continue; /* "+++ exited", "--- SIGCHLD", "<... resumed>" */
+        int i;
+        for (i = 0; i < n && (strncmp(names[i], p, l) || names[i][l]); i++)
+            ;
+        if (i == n && n < max) {
+            memcpy(names[n], p, l);
+            names[n][l] = '\0';
+            counts[n++] = 0;
+        }
+        if (i < n)
+            counts[i]++;
+    }
+    fclose(fp);
+    return n;
+}
+
+/* Start-up costs no system call: a process that creates no temp file makes the same calls as under
+ * a preloaded library that only passes open and unlink through (the floor of any interposer), at
+ * most one more. */
+Test(durability, start_up_makes_the_system_calls_of_a_pass_through)
+{
+    skip_under_musl("the glibc pass-through library");
+    if (!in_path("strace"))
+        cr_skip_test("strace is not installed (not found in PATH); this test needs it");
+    const char *floor = getenv("TG_PASSTHROUGH");
+    cr_assert(floor && *floor, "TG_PASSTHROUGH is not set: run the tests with meson test");
+    char log[2][400], pre[2][4200], names[2][256][32], extra[2000] = "";
+    int counts[2][256], n[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(log[k], sizeof log[k], "%s/strace-%d.log", f.out, k);
+        snprintf(pre[k], sizeof pre[k], "LD_PRELOAD=%s", k ? (shim_enabled() ? getenv("TG_LIB") : floor) : floor);
+        struct run r;
+        RUN(&f, 0, NULL, NULL, &r, "strace", "-f", "-qq", "-E", pre[k], "-o", log[k], victim_path(), "exit", "0");
+        if (!exited_with(r.status, 0) && strstr(r.err, "ptrace"))
+            cr_skip_test("strace cannot trace here: %s", r.err);
+        cr_assert(exited_with(r.status, 0), "strace: %s %s", describe(r.status), r.err);
+        n[k] = syscall_counts(log[k], names[k], counts[k], 256);
+    }
+    int more = 0;
+    for (int i = 0; i < n[1]; i++) {
+        int base = 0;
+        for (int j = 0; j < n[0]; j++)
+            if (!strcmp(names[0][j], names[1][i]))
+                base = counts[0][j];
+        if (counts[1][i] > base) {
+            more += counts[1][i] - base;
+            size_t l = strlen(extra);
+            snprintf(extra + l, sizeof extra - l, "%s +%d; ", names[1][i], counts[1][i] - base);
+        }
+    }
+    cr_expect(more <= 1, "%d system calls more than under the pass-through preload: %s", more, extra);
+}
