@@ -107,7 +107,7 @@ static int add_root(const char *p, size_t len, size_t *used)
         if ((dst[i] = p[i]) == ':')
             return -1;
     dst[len] = '\0';
-    size_t n = tg_normalize(dst);
+    size_t n = tg_normalize_len(dst, len);
     if (n < 2 || *used + n + 1 > TG_ROOTS_MAX)
         return -1;
     tg_cfg.roots[tg_cfg.nroots] = dst;
@@ -135,9 +135,12 @@ static void load_roots(void)
         tg_cfg.nroots = 0;
         used = 0;
     }
+    /* (len_to up to ':', not the end: the compiler would make a strlen call of a loop to the end,
+     * and a root cannot hold a ':' anyway.) */
     const char *tmpdir = vars[V_TMPDIR];
-    if (tmpdir && tmpdir[0] == '/')
-        add_root(tmpdir, len_to(tmpdir, '\0'), &used);
+    size_t tl = tmpdir ? len_to(tmpdir, ':') : 0;
+    if (tmpdir && tmpdir[0] == '/' && !tmpdir[tl])
+        add_root(tmpdir, tl, &used);
     add_root("/tmp", 4, &used);
     add_root("/var/tmp", 8, &used);
     add_root("/dev/shm", 8, &used);
@@ -194,10 +197,10 @@ static int listed(const char *list, const char *argv0)
     for (const char *c = argv0; *c; c++)
         if (*c == '/')
             base = c + 1;
-    size_t bl = len_to(base, '\0');
+    size_t bl = len_to(base, ':'); /* not to '\0': see load_roots */
     for (const char *p = list; *p;) {
         size_t len = len_to(p, ':');
-        if (len == bl && len) {
+        if (len == bl && len && !base[bl]) {
             size_t i = 0;
             while (i < len && p[i] == base[i])
                 i++;

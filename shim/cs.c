@@ -34,17 +34,14 @@ void tg_cs_park(void)
     errno = saved;
 }
 
-void tg_leave(void)
+void tg_cs_raise_deferred(void)
 {
-    atomic_fetch_sub(&tg_inflight, 1);
-    if (--tg_tls.in == 0 && tg_tls.pending) {
-        int sig = tg_tls.pending, saved = errno;
-        tg_tls.pending = 0;
-        (void)raise(sig);
-        /* raise() returns here when the signal's handler did: cppcheck takes it for noreturn. */
-        // cppcheck-suppress unreachableCode
-        errno = saved;
-    }
+    int sig = tg_tls.pending, saved = errno;
+    tg_tls.pending = 0;
+    (void)raise(sig);
+    /* raise() returns here when the signal's handler did: cppcheck takes it for noreturn. */
+    // cppcheck-suppress unreachableCode
+    errno = saved;
 }
 
 int tg_cs_defer(int sig)

@@ -52,7 +52,13 @@ static inline void tg_enter_nopark(void)
     atomic_fetch_add(&tg_inflight, 1);
 }
 /* Leaves; a fatal signal deferred while inside is raised now. */
-void tg_leave(void);
+void tg_cs_raise_deferred(void);
+static inline void tg_leave(void)
+{
+    atomic_fetch_sub(&tg_inflight, 1);
+    if (--tg_tls.in == 0 && __builtin_expect(tg_tls.pending, 0))
+        tg_cs_raise_deferred();
+}
 
 /* From a fatal signal's handler: whether the signal must wait for this thread to leave (it is
  * inside, and the signal is not a fault of the instruction being executed).  Then it is noted and

@@ -48,7 +48,8 @@ static struct forked ring_get(uint32_t i)
 }
 
 /* Forks made by this process since load (or its own fork): entries record the count. */
-static _Atomic uint32_t fork_count;
+_Atomic uint32_t tg_heirs_fork_count;
+#define fork_count tg_heirs_fork_count
 /* This process started a program without fork() (vfork, posix_spawn): a hand-off program among them
  * may have named it as its heir (mark_caller). */
 static _Atomic int spawned;
@@ -83,7 +84,6 @@ int tg_heirs_self(void)
     }
     return pid;
 }
-uint32_t tg_heirs_forks(void) { return atomic_load(&fork_count); }
 
 static uint64_t pid_gen(int32_t pid, uint32_t gen)
 {

@@ -23,6 +23,7 @@
 #ifndef TG_HEIRS_H
 #define TG_HEIRS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,8 +37,10 @@ int tg_heirs_self(void);
  * when there is one) and marked. */
 void tg_heirs_handoff_to(pid_t caller);
 
-/* Forks made so far (an entry records it: children forked after it may use it). */
-uint32_t tg_heirs_forks(void);
+/* Forks made so far (an entry records it: children forked after it may use it).  Written by heirs.c
+ * only. */
+extern _Atomic uint32_t tg_heirs_fork_count;
+static inline uint32_t tg_heirs_forks(void) { return atomic_load(&tg_heirs_fork_count); }
 /* The fork handlers' part: before the fork, under the registry's lock; in the parent after it;
  * in the child. */
 void tg_heirs_fork_prepare(void);

@@ -26,15 +26,16 @@ static void (*resolve_eager)(void);
 
 /* ---- a tracked create -------------------------------------------------------------------- */
 
-void tg_track(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, int when)
+/* The first entry arms the fatal-signal handlers: a process that tracks nothing keeps the kernel's
+ * dispositions untouched. */
+void tg_track_first(void)
 {
-    tg_reg_add(abs, len, st, kind, (enum tg_when)when, tg_heirs_forks());
-    /* The first entry arms the fatal-signal handlers: a process that tracks nothing keeps the
-     * kernel's dispositions untouched. */
-    if (__builtin_expect(!atomic_load_explicit(&tg_signals_armed, memory_order_relaxed), 0) && tg_reg_pid) {
-        resolve_eager();
-        tg_signals_arm();
-    }
+    if (!tg_reg_pid)
+        return; /* the entry could not be listed */
+    int saved = errno; /* dlsym and sigaction may set it: the program's stays */
+    resolve_eager();
+    tg_signals_arm();
+    errno = saved;
 }
 
 /* ---- the end: removing what this process owns -------------------------------------------- */

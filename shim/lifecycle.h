@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "heirs.h"
 #include "recfmt.h"
+#include "registry.h"
+#include "signals.h"
 
 /* New creations may be tracked (the mode is not off, not set-user-ID, not a hand-off program whose
  * caller does without the shim).  Written at load only. */
@@ -18,8 +21,15 @@ extern int tg_tracking;
  * before anything could need them from a handler or a fork's child (lazy lookups elsewhere). */
 void tg_load(int argc, char **argv, void (*resolve_eager)(void));
 
-/* A create at ABS (LEN bytes, normalised) that the policy tracks (WHEN), described by ST. */
-void tg_track(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, int when);
+/* A create at ABS (LEN bytes, normalised) that the policy tracks (WHEN), described by ST.  The
+ * first one also arms the fatal-signal handlers (tg_track_first). */
+void tg_track_first(void);
+static inline void tg_track(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, int when)
+{
+    tg_reg_add(abs, len, st, kind, (enum tg_when)when, tg_heirs_forks());
+    if (__builtin_expect(!atomic_load_explicit(&tg_signals_armed, memory_order_relaxed), 0))
+        tg_track_first();
+}
 
 /* The process ends: exit status CODE, or death by signal CODE.  Removes what is due.
  * Async-signal-safe; does nothing in a process that does not own the registry. */

@@ -1,35 +1,92 @@
 #include "path.h"
 
 #include <fcntl.h>
+#include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <string.h>
 
 #include "fmt.h"
 #include "sys.h"
 
-/* Whether P is already normal (no empty, "." or ".." component, no trailing "/"), and its length.
- * Nearly every path a program hands to a create is: one pass over it settles that, and the rewrite
- * below is the rare case.  A loop of its own, no libc call: the roots are normalised at every
- * process's start, where each libc function's first call costs a binding by the dynamic linker. */
-static int is_normal(const char *p, size_t *len)
+/* Words of 8 bytes, to look at a path 8 bytes at a time (no libc: this also runs at every process's
+ * start, where a libc function's first call costs a binding by the dynamic linker). */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* A high bit in each byte of W that equals C (exact for every byte, unlike the borrowing form). */
+static inline uint64_t bytes_equal(uint64_t w, unsigned char c)
 {
-    int normal = 1;
-    size_t i = 0;
-    for (; p[i]; i++) {
-        if (p[i] != '/')
-            continue;
-        const char *c = p + i + 1; /* inside the string, or its terminating NUL */
-        if (*c == '/' || (*c == '.' && (c[1] == '/' || c[1] == '\0' || (c[1] == '.' && (c[2] == '/' || c[2] == '\0')))))
-            normal = 0;
-    }
-    *len = i;
-    return normal && !(i > 1 && p[i - 1] == '/');
+    uint64_t x = w ^ (ONES * c), low7 = ONES * 0x7f;
+    return ~((((x & low7) + low7) | x) | low7);
 }
 
-size_t tg_normalize(char *p)
+/* Whether a '/' at or after FROM in P (N bytes, NUL after them) starts an empty, "." or ".."
+ * component. */
+static int bad_component(const char *p, size_t from, size_t n)
+{
+    for (size_t j = from; j < n; j++) {
+        if (p[j] != '/')
+            continue;
+        const char *c = p + j + 1;
+        if (*c == '/' || (*c == '.' && (c[1] == '/' || c[1] == '\0' || (c[1] == '.' && (c[2] == '/' || c[2] == '\0')))))
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether P (N bytes) is already normal: no empty, "." or ".." component and no trailing "/".
+ * Nearly every path a program hands to a create is.  Eight bytes at a time, it is enough to know
+ * that no '/' is followed by '/' or '.': only then (a dot-file, or a path to rewrite) is it looked
+ * at byte by byte. */
+int tg_path_normal(const char *p, size_t n)
+{
+    if (n > 1 && p[n - 1] == '/')
+        return 0;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    return !bad_component(p, 0, n); /* the tricks below read bytes in little-endian order */
+#else
+    uint64_t carry = 0; /* the previous block ended with '/' */
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* Sixteen bytes at a time: a bit for each '/' and each '.'.  Only bytes of the path are read:
+     * the last block is the path's last sixteen bytes, overlapping the one before (a pair that
+     * straddles two blocks lies inside one of them then). */
+    if (n >= 16) {
+        const __m128i slash16 = _mm_set1_epi8('/'), dot16 = _mm_set1_epi8('.');
+        for (;; i += 16) {
+            if (i + 16 > n)
+                i = n - 16;
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            uint32_t slash = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, slash16));
+            uint32_t either = slash | (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot16));
+            if ((slash << 1) & either || (carry & either & 1))
+                return !bad_component(p, 0, n);
+            if (i + 16 == n)
+                return 1;
+            carry = slash >> 15;
+        }
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t slash = bytes_equal(w, '/'), either = slash | bytes_equal(w, '.');
+        if ((slash << 8) & either || (carry && (either & 0x80)))
+            return !bad_component(p, 0, n);
+        carry = slash >> 63;
+    }
+    (void)carry;
+    return !bad_component(p, i ? i - 1 : 0, n);
+#endif
+}
+
+size_t tg_normalize_len(char *p, size_t n)
 {
     /* p[0] == '/'.  Write components back in place; ".." pops the last one. */
-    size_t out = 0, i = 0, n;
-    if (is_normal(p, &n))
+    size_t out = 0, i = 0;
+    if (tg_path_normal(p, n))
         return n;
     while (i < n) {
         while (i < n && p[i] == '/')
@@ -56,6 +113,8 @@ size_t tg_normalize(char *p)
     p[out] = '\0';
     return out;
 }
+
+size_t tg_normalize(char *p) { return tg_normalize_len(p, strlen(p)); }
 
 int tg_resolve(int dfd, const char *path, char abs[])
 {
@@ -88,5 +147,6 @@ int tg_resolve(int dfd, const char *path, char abs[])
         abs[base++] = '/';
     }
     memcpy(abs + base, path, plen + 1);
-    return (int)tg_normalize(abs);
+    return (int)tg_normalize_len(abs, base + plen);
 }
+

@@ -1,5 +1,6 @@
 #include "policy.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -92,17 +93,20 @@ static void take_start_dir(void)
     __atomic_store_n(&start_state, 1, __ATOMIC_RELEASE);
 }
 
-static int start_known(void)
+static __attribute__((noinline)) int start_taken(void)
+{
+    pthread_mutex_lock(&once);
+    if (!start_state)
+        take_start_dir();
+    int s = start_state;
+    pthread_mutex_unlock(&once);
+    return s;
+}
+
+static inline int start_known(void)
 {
     int s = __atomic_load_n(&start_state, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(s == 0, 0)) {
-        pthread_mutex_lock(&once);
-        if (!start_state)
-            take_start_dir();
-        s = start_state;
-        pthread_mutex_unlock(&once);
-    }
-    return s > 0;
+    return (__builtin_expect(s != 0, 1) ? s : start_taken()) > 0;
 }
 
 void tg_policy_before_chdir(void)
@@ -174,7 +178,9 @@ static int named_on_command_line(const char *abs, size_t len)
 {
     struct cmdline *c = atomic_load_explicit(&cmdline, memory_order_acquire);
     if (!c) {
+        int saved = errno; /* the allocator may set it: the program's stays */
         struct cmdline *mine = build_cmdline(), *none = NULL;
+        errno = saved;
         if (!mine)
             return 1;
         if (atomic_compare_exchange_strong(&cmdline, &none, mine))

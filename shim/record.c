@@ -16,7 +16,8 @@
 /* Chunk K maps cells [tg_chunk_start(K), tg_chunk_start(K+1)).  The table only grows while the
  * process runs; a signal handler reads it without a lock, so a chunk's pointer is stored before
  * the count that makes it visible. */
-static char *chunk_base[TG_MAX_CHUNKS];
+char *tg_rec_chunks[TG_MAX_CHUNKS];
+#define chunk_base tg_rec_chunks
 static _Atomic int nchunks;
 /* The file is mapped and its descriptor closed at once: the shim holds no descriptor between
  * calls.  A descriptor kept open would sit in the program's own numbering (closerange(3, 256) then
@@ -33,19 +34,13 @@ void tg_rec_name_heir(const struct tg_proc_id *heir) { first_heir = *heir; }
 
 static uint32_t chunk_cells(int k) { return (TG_CHUNK0 / TG_CELL) << k; }
 
+/* Chunk K starts at cell C*(2^K - 1) (C cells in the first): K = floor(log2(cell/C + 1)). */
 static int chunk_of(uint32_t cell)
 {
-    int k = 0;
-    while (k + 1 < TG_MAX_CHUNKS && tg_chunk_start(k + 1) <= cell)
-        k++;
-    return k;
+    int k = 31 - __builtin_clz(cell / (TG_CHUNK0 / TG_CELL) + 1);
+    return k < TG_MAX_CHUNKS ? k : TG_MAX_CHUNKS - 1;
 }
 
-struct tg_rec_entry *tg_rec_at(uint32_t cell)
-{
-    int k = chunk_of(cell);
-    return (struct tg_rec_entry *)(chunk_base[k] + (size_t)(cell - tg_chunk_start(k)) * TG_CELL);
-}
 
 struct tg_rec_header *tg_rec_header(void) { return (struct tg_rec_header *)chunk_base[0]; }
 

@@ -4,6 +4,7 @@
 #ifndef TG_RECORD_H
 #define TG_RECORD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "recfmt.h"
@@ -19,8 +20,14 @@ int tg_rec_open(void);
 /* Looks for a record left by this process's previous image (before exec) and maps it.
  * Returns 1 when one was adopted. */
 int tg_rec_adopt(void);
-/* Pointer to the block at CELL, which must lie in a mapped chunk. */
-struct tg_rec_entry *tg_rec_at(uint32_t cell);
+/* Pointer to the block at CELL, which must lie in a mapped chunk.  Chunk K starts at cell
+ * C*(2^K - 1), C being the cells of the first: K = floor(log2(CELL/C + 1)). */
+extern char *tg_rec_chunks[TG_MAX_CHUNKS]; /* written by record.c only */
+static inline struct tg_rec_entry *tg_rec_at(uint32_t cell)
+{
+    int k = 31 - __builtin_clz(cell / (TG_CHUNK0 / TG_CELL) + 1);
+    return (struct tg_rec_entry *)(tg_rec_chunks[k] + (size_t)(cell - tg_chunk_start(k)) * TG_CELL);
+}
 /* Makes sure cells [0, END) are mapped; returns 0 or -1. */
 int tg_rec_reserve(uint32_t end);
 /* The cell where the chunk that holds CELL ends. */

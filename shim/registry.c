@@ -47,20 +47,35 @@ static uint32_t free_head[MAX_CELLS + 1]; /* reusable FREE blocks by size */
 #define FILTER 4096
 static _Atomic uint32_t name_filter[FILTER];
 
-static uint32_t hash_name(const char *s, size_t n)
+/* The key of the index and of the name filter: the last path component, 8 bytes at a time (an
+ * unlink of a name no entry has, nearly every unlink, costs this hash and one load).  Never 0. */
+uint32_t tg_reg_hash(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h ? h : 1;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+    if (n >= 8) {
+        /* Whole words, then the last eight bytes (overlapping): no byte loop, and only bytes of
+         * the name are read. */
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdull;
+        }
+        memcpy(&w, s + n - 8, 8);
+    } else {
+        w = 0;
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return (uint32_t)h ? (uint32_t)h : 1;
 }
+#define hash_name tg_reg_hash
 
 /* The last component of an absolute normalised path. */
 static uint32_t hash_last(const char *abs, size_t len)
 {
-    size_t i = len;
-    while (i > 0 && abs[i - 1] != '/')
-        i--;
+    const char *slash = memrchr(abs, '/', len);
+    size_t i = slash ? (size_t)(slash - abs) + 1 : 0;
     return hash_name(abs + i, len - i);
 }
 
@@ -170,13 +185,15 @@ static uint32_t carve(uint32_t cells, struct tg_rec_entry **out)
 void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when,
                 uint32_t fork_gen)
 {
-    int saved = errno;
-    /* A larger table, when the index is about to outgrow its own: allocated before the lock. */
+    /* A larger table, when the index is about to outgrow its own: allocated before the lock (and
+     * errno kept: the allocator may set it). */
     size_t nb = atomic_load_explicit(&nbuckets, memory_order_relaxed), want = 0;
     uint32_t *spare = NULL, *old = NULL;
     if (nb && atomic_load(&tg_live) + 1 > nb) {
+        int saved = errno;
         want = nb * 2;
         spare = calloc(want, sizeof *spare);
+        errno = saved;
     }
     lock_take();
     struct tg_rec_entry *e = NULL;
@@ -206,16 +223,19 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
         tg_log(TG_LOG_DEBUG, "tracking ", abs);
     }
     lock_drop();
-    free(spare);
-    free(old);
+    if (spare || old) {
+        int saved = errno;
+        free(spare);
+        free(old);
+        errno = saved;
+    }
     if (!cell && !failed)
         tg_log(TG_LOG_WARN, "not tracking ", abs, " (no room in the registry)");
-    errno = saved;
 }
 
-void tg_reg_forget(const char *abs, size_t len)
+int tg_reg_forget_h(const char *abs, size_t len, uint32_t h)
 {
-    uint32_t h = hash_last(abs, len);
+    int found = 0;
     lock_take();
     if (buckets) {
         uint32_t *prev = &buckets[h & (atomic_load_explicit(&nbuckets, memory_order_relaxed) - 1)];
@@ -232,7 +252,7 @@ void tg_reg_forget(const char *abs, size_t len)
                 }
                 atomic_fetch_sub(&tg_live, 1);
                 atomic_fetch_sub_explicit(&name_filter[h % FILTER], 1, memory_order_relaxed);
-                tg_log(TG_LOG_DEBUG, "forgetting ", abs);
+                found = 1;
                 break;
             }
             prev = &e->link;
@@ -240,6 +260,16 @@ void tg_reg_forget(const char *abs, size_t len)
         }
     }
     lock_drop();
+    if (found)
+        tg_log(TG_LOG_DEBUG, "forgetting ", abs);
+    return found;
+}
+
+void tg_reg_forget(const char *abs, size_t len) { (void)tg_reg_forget_h(abs, len, hash_last(abs, len)); }
+
+int tg_reg_may_hold_h(uint32_t h)
+{
+    return atomic_load_explicit(&name_filter[h % FILTER], memory_order_relaxed) != 0;
 }
 
 int tg_reg_may_hold(const char *path)
@@ -290,6 +320,7 @@ static void adopted(void)
             e->path[e->pathlen] == '\0') {
             atomic_store(&e->state, TG_LIVE);
             e->fork_gen = 0; /* the children of the previous image are not known here */
+            e->hash = hash_last(e->path, e->pathlen); /* this library's hash, whatever wrote it */
             index_insert(c, e);
             atomic_fetch_add(&tg_live, 1);
             atomic_fetch_add(&name_filter[e->hash % FILTER], 1);

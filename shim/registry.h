@@ -46,6 +46,13 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
                 uint32_t fork_gen);
 /* Forgets the live entry for ABS (LEN bytes), if any.  Call inside. */
 void tg_reg_forget(const char *abs, size_t len);
+/* The same when the hash of ABS's last component is known (tg_reg_hash); returns whether there was
+ * such an entry. */
+int tg_reg_forget_h(const char *abs, size_t len, uint32_t hash);
+/* The hash of a last path component NAME (N bytes), as the index keys entries by it. */
+uint32_t tg_reg_hash(const char *name, size_t n);
+/* Whether an entry may have a last component with hash H (the name filter: no lock, one load). */
+int tg_reg_may_hold_h(uint32_t h);
 /* Cheap test before resolving a path: could PATH (as given) name a tracked entry? */
 int tg_reg_may_hold(const char *path);
 /* The live entry for ABS, without the lock: only while nothing can change the index (the

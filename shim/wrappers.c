@@ -170,6 +170,10 @@ static void resolve_eager(void)
     atomic_store_explicit(&eager_done, 1, memory_order_release);
 }
 
+/* The files below leave errno as they found it (their system calls go through sys.h, and the rare
+ * calls into libc that may set it save it first): a wrapper returns the real call's errno without
+ * saving it around the shim's own work. */
+
 /* Tracking applies: the shim is on, this thread is not already inside the shim (a program's signal
  * handler that interrupted a wrapper calls straight through), and not a vfork child (cs.h). */
 static inline int watching(void) { return tg_tracking && !tg_tls.in && !tg_tls.vfork; }
@@ -179,14 +183,15 @@ static inline int forgetting(void) { return tg_reg_nonempty() && !tg_tls.in && !
 
 /* Where a create lands and what the policy says of it: resolved and decided once per create. */
 struct where {
-    char abs[TG_PATH_MAX];
+    const char *abs; /* the path itself when absolute and already normal, else buf */
+    char buf[TG_PATH_MAX];
     int len;
     int when; /* 0: not tracked, else an enum tg_when */
 };
 
 static int decide(int dfd, const char *path, enum tg_kind kind, struct where *w)
 {
-    w->len = tg_resolve(dfd, path, w->abs);
+    w->len = tg_resolve_view(dfd, path, w->buf, &w->abs);
     w->when = w->len >= 0 ? tg_decide(w->abs, (size_t)w->len, kind) : 0;
     return w->when;
 }
@@ -217,11 +222,8 @@ static void track_made(const char *path, int fd, enum tg_kind kind)
             return call;                                                                           \
         tg_enter();                                                                                \
         int fd_ = call;                                                                            \
-        if (fd_ >= 0) {                                                                            \
-            int e_ = errno;                                                                        \
+        if (fd_ >= 0)                                                                              \
             track_made(tmpl, fd_, TG_K_MKSTEMP);                                                   \
-            errno = e_;                                                                            \
-        }                                                                                          \
         tg_leave();                                                                                \
         return fd_;                                                                                \
     } while (0)
@@ -241,11 +243,8 @@ EXPORT char *mkdtemp(char *t)
         return REAL(mkdtemp)(t);
     tg_enter();
     char *r = REAL(mkdtemp)(t);
-    if (r) {
-        int e = errno;
+    if (r)
         track_made(r, -1, TG_K_MKDTEMP);
-        errno = e;
-    }
     tg_leave();
     return r;
 }
@@ -497,13 +496,27 @@ EXPORT FILE *tmpfile64(void)
 
 /* ---- removal and publishing --------------------------------------------------------------- */
 
-/* After a successful removal or rename, the entries at these paths are no longer ours to remove. */
+/* After a successful removal or rename, the entries at these paths are no longer ours to remove.
+ * The name filter settles nearly every call from the last component alone; an absolute path as
+ * the program gave it is, nearly always, the normal one the entry holds, and is looked up as it
+ * is; anything else is resolved first. */
 static void forget(int dfd, const char *path)
 {
+    if (!path)
+        return;
+    size_t len = strlen(path);
+    const char *slash = memrchr(path, '/', len), *name = slash ? slash + 1 : path;
+    size_t nl = len - (size_t)(name - path);
+    int plain = nl && !(name[0] == '.' && (nl == 1 || (nl == 2 && name[1] == '.')));
+    uint32_t h = plain ? tg_reg_hash(name, nl) : 0;
+    if (plain && !tg_reg_may_hold_h(h))
+        return;
+    if (plain && path[0] == '/' && tg_reg_forget_h(path, len, h))
+        return;
     char abs[TG_PATH_MAX];
-    int len;
-    if (path && tg_reg_may_hold(path) && (len = tg_resolve(dfd, path, abs)) >= 0)
-        tg_reg_forget(abs, (size_t)len);
+    int l = tg_resolve(dfd, path, abs);
+    if (l >= 0)
+        tg_reg_forget(abs, (size_t)l);
 }
 
 #define FORGETTING(call, dfd1, p1, dfd2, p2)                                                       \
@@ -513,10 +526,9 @@ static void forget(int dfd, const char *path)
         tg_enter();                                                                                \
         int r_ = call;                                                                             \
         if (r_ == 0) {                                                                             \
-            int e_ = errno;                                                                        \
             forget(dfd1, p1);                                                                      \
-            forget(dfd2, p2);                                                                      \
-            errno = e_;                                                                            \
+            if (p2)                                                                                \
+                forget(dfd2, p2);                                                                  \
         }                                                                                          \
         tg_leave();                                                                                \
         return r_;                                                                                 \
