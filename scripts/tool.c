@@ -46,6 +46,9 @@ static const struct opt run_opts[] = {
     {"--outputs", "WHEN", "TMPGUARD_OUTPUTS", NULL, "when other creations in a root go: on-failure, always, never"},
     {"--log", "LEVEL", "TMPGUARD_LOG", NULL, "off, warn, info (what is removed or left, and why), debug"},
     {"--state-dir", "DIR", "TMPGUARD_STATE_DIR", NULL, "where records are kept"},
+    {"--max-age", "DURATION", "TMPGUARD_MAX_AGE", NULL, "reclaim idle scratch files while COMMAND runs (90s, 10m, 2h, 1d)"},
+    {"--max-files", "N", "TMPGUARD_MAX_FILES", NULL, "reclaim the oldest idle ones beyond N files a process holds"},
+    {"--max-bytes", "SIZE", "TMPGUARD_MAX_BYTES", NULL, "the same beyond SIZE (500M, 2G) a process holds"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 static const struct opt reap_opts[] = {

@@ -15,14 +15,15 @@ static char roots_buf[TG_MAX_ROOTS * 256 + TG_PATH_MAX];
 /* The variables the configuration reads, found in one pass over the environment instead of a
  * getenv scan each: this runs in every process that loads the library. */
 enum var {
-    V_MODE, V_OUTPUTS, V_LOG, V_LOG_FILE, V_ROOTS, V_STATE_DIR, V_SUPERVISOR, V_HANDOFF, V_ADOPT, V_HEIR, V_TMPDIR,
-    V_XDG, NVARS
+    V_MODE, V_OUTPUTS, V_LOG, V_LOG_FILE, V_ROOTS, V_STATE_DIR, V_SUPERVISOR, V_HANDOFF, V_MAX_AGE, V_MAX_FILES,
+    V_MAX_BYTES, V_ADOPT, V_HEIR, V_TMPDIR, V_XDG, NVARS
 };
 /* Those of the shim first, all starting with "TMPGUARD_" (9 bytes).  (The shim's own notes are a
  * name and "=" joined on purpose: NOLINT.) */
 static const char *const var_names[NVARS] = {
     "TMPGUARD_MODE=", "TMPGUARD_OUTPUTS=", "TMPGUARD_LOG=", "TMPGUARD_LOG_FILE=", "TMPGUARD_ROOTS=",
-    "TMPGUARD_STATE_DIR=", "TMPGUARD_SUPERVISOR=", "TMPGUARD_HANDOFF=",
+    "TMPGUARD_STATE_DIR=", "TMPGUARD_SUPERVISOR=", "TMPGUARD_HANDOFF=", "TMPGUARD_MAX_AGE=",
+    "TMPGUARD_MAX_FILES=", "TMPGUARD_MAX_BYTES=",
     TG_ADOPT_VAR "=", // NOLINT(bugprone-suspicious-missing-comma)
     TG_HEIR_VAR "=",  // NOLINT(bugprone-suspicious-missing-comma)
     "TMPDIR=", "XDG_RUNTIME_DIR=",
@@ -173,6 +174,48 @@ static void load_state_dir(void)
     tg_cfg.state_dir[b.cut ? 0 : b.len] = '\0';
 }
 
+/* A decimal number and what follows it; 0 when there is none (or too long). */
+static unsigned long long number(const char *s, const char **end)
+{
+    unsigned long long v = 0;
+    int digits = 0;
+    for (; *s >= '0' && *s <= '9' && digits < 15; s++, digits++)
+        v = v * 10 + (unsigned long long)(*s - '0');
+    *end = s;
+    return digits && !(*s >= '0' && *s <= '9') ? v : 0;
+}
+
+unsigned long long tg_parse_duration(const char *s)
+{
+    static const struct {
+        const char *unit;
+        unsigned long long ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    const char *end;
+    unsigned long long v = number(s, &end);
+    for (size_t i = 0; v && i < sizeof units / sizeof units[0]; i++) {
+        const char *rest = after(end, units[i].unit);
+        if (rest && !*rest)
+            return v * units[i].ms;
+    }
+    return 0;
+}
+
+unsigned long long tg_parse_size(const char *s)
+{
+    const char *end;
+    unsigned long long v = number(s, &end), k = 1024;
+    switch (*end) {
+    case '\0': return v;
+    case 'K': v *= k; break;
+    case 'M': v *= k * k; break;
+    case 'G': v *= k * k * k; break;
+    case 'T': v *= k * k * k * k; break;
+    default: return 0;
+    }
+    return end[1] ? 0 : v;
+}
+
 /* COUNT decimal numbers separated by ':', each below 2^31 (pids, gens) or 2^63 (ticks).  0 when
  * S is not exactly that. */
 static int numbers(const char *s, unsigned long long *out, int count)
@@ -251,6 +294,14 @@ void tg_config_load(const char *argv0)
             bad("TMPGUARD_SUPERVISOR", sup, "PID:START, as the launcher sets it");
         }
     }
+    /* Reclaiming while the process runs: off unless asked; a malformed value leaves it off. */
+    tg_cfg.max_age_ms = tg_cfg.max_files = tg_cfg.max_bytes = 0;
+    if (vars[V_MAX_AGE] && !(tg_cfg.max_age_ms = tg_parse_duration(vars[V_MAX_AGE])))
+        bad("TMPGUARD_MAX_AGE", vars[V_MAX_AGE], "a duration such as 90s, 10m, 2h or 1d (reclaiming while alive stays off)");
+    if (vars[V_MAX_FILES] && !(tg_cfg.max_files = tg_parse_size(vars[V_MAX_FILES])))
+        bad("TMPGUARD_MAX_FILES", vars[V_MAX_FILES], "a number of files above 0 (no limit)");
+    if (vars[V_MAX_BYTES] && !(tg_cfg.max_bytes = tg_parse_size(vars[V_MAX_BYTES])))
+        bad("TMPGUARD_MAX_BYTES", vars[V_MAX_BYTES], "a size such as 500M or 2G (no limit)");
     /* The shim's own notes across exec (lifecycle.c, heirs.c): numbers, or they are ignored. */
     unsigned long long n[4];
     tg_cfg.adopt_pid = vars[V_ADOPT] && numbers(vars[V_ADOPT], n, 1) ? (int)n[0] : 0;

@@ -24,6 +24,10 @@ struct tg_config {
     int handoff;                          /* this program hands its files to its caller */
     int supervisor_pid;                   /* TMPGUARD_SUPERVISOR: the launcher above, or 0 */
     unsigned long long supervisor_start;
+    /* Reclaiming while the process runs (reclaim.c): 0 when off. */
+    unsigned long long max_age_ms;        /* TMPGUARD_MAX_AGE */
+    unsigned long long max_files;         /* TMPGUARD_MAX_FILES */
+    unsigned long long max_bytes;         /* TMPGUARD_MAX_BYTES */
     int adopt_pid;                        /* TG_ADOPT_VAR: this process's previous image had a record */
     struct tg_heir_note {                 /* TG_HEIR_VAR: its previous image may have been an heir */
         int self;                         /* the process it was written for (0: none) */
@@ -40,6 +44,11 @@ struct tg_config {
 
 /* Owned by config.c; read-only everywhere else. */
 extern struct tg_config tg_cfg;
+
+/* "90s", "10m", "2h", "1d" (also "500ms") into milliseconds; 0 when malformed. */
+unsigned long long tg_parse_duration(const char *s);
+/* "4096", "500K", "500M", "2G" into bytes; 0 when malformed. */
+unsigned long long tg_parse_size(const char *s);
 
 /* Reads TMPGUARD_* and friends (one pass over the environment); argv0 decides TMPGUARD_HANDOFF.
  * Prints one line per malformed variable and keeps that variable's default; sets up the log. */

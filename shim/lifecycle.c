@@ -340,6 +340,7 @@ void tg_load(int argc, char **argv, void (*resolve)(void))
         goto out;
     }
     tg_signals_on_fatal(end_by_signal);
+    tg_reclaim_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     /* Registered before main: runs after every atexit handler the program registers. */
 #ifdef __GLIBC__

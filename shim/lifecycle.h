@@ -9,6 +9,7 @@
 
 #include "heirs.h"
 #include "recfmt.h"
+#include "reclaim.h"
 #include "registry.h"
 #include "signals.h"
 
@@ -29,6 +30,8 @@ static inline void tg_track(const char *abs, size_t len, const struct stat *st, 
     tg_reg_add(abs, len, st, kind, (enum tg_when)when, tg_heirs_forks());
     if (__builtin_expect(!atomic_load_explicit(&tg_signals_armed, memory_order_relaxed), 0))
         tg_track_first();
+    if (__builtin_expect(tg_reclaim_on, 0))
+        tg_reclaim_tick();
 }
 
 /* The process ends: exit status CODE, or death by signal CODE.  Removes what is due.

@@ -1,17 +1,22 @@
 #include "proc.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "fmt.h"
 #include "sys.h"
 
-/* "/proc/PID/NAME" into BUF (at least 48 bytes). */
+#define TG_PROC_PATH_MAX 4096 /* a link's target: a path, as the kernel gives it */
+
+/* "/proc/PID/NAME" into BUF (at least 48 bytes); PID 0: "/proc/self/NAME". */
 static void proc_path(char *buf, int pid, const char *name)
 {
     char num[21];
     strcpy(buf, "/proc/");
-    strcat(buf, tg_fmt_u64(num, (unsigned)pid));
+    strcat(buf, pid ? tg_fmt_u64(num, (unsigned)pid) : "self");
     strcat(buf, "/");
     strcat(buf, name);
 }
@@ -101,4 +106,157 @@ int tg_proc_maps_have(int pid, const char *needle)
     }
     tg_close(fd);
     return found;
+}
+
+int tg_proc_each_fd(int pid, int want_paths, tg_held_fn *seen, void *arg)
+{
+    char path[48], dents[4096], target[TG_PROC_PATH_MAX];
+    proc_path(path, pid, "fd");
+    int dfd = tg_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return -1;
+    long n;
+    while ((n = tg_getdents64(dfd, dents, sizeof dents)) > 0) {
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(dents + off);
+            off += d->d_reclen;
+            if (d->d_name[0] < '0' || d->d_name[0] > '9')
+                continue;
+            struct stat st;
+            /* Through the descriptor's link: the object it refers to (its own descriptor, which this
+             * listing holds, is the directory itself, never a tracked file). */
+            if (tg_fstatat(dfd, d->d_name, &st, 0) < 0)
+                continue; /* closed meanwhile */
+            long len = want_paths ? tg_readlinkat(dfd, d->d_name, target, sizeof target - 1) : 0;
+            if (len < 0)
+                len = 0;
+            target[len] = '\0';
+            seen(arg, (uint64_t)st.st_dev, (uint64_t)st.st_ino, target, (size_t)len);
+        }
+    }
+    tg_close(dfd);
+    return n < 0 ? -1 : 0;
+}
+
+/* The hex number at *P, P moved past it. */
+static unsigned long long hex(const char **p)
+{
+    unsigned long long v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return v;
+        v = v * 16 + (unsigned)d;
+    }
+}
+
+/* One line of /proc/PID/maps: "start-end perms offset MAJ:MIN inode   path". */
+static void map_line(const char *l, const char *end, tg_held_fn *seen, void *arg)
+{
+    int field = 0;
+    const char *p = l;
+    while (p < end && field < 3) { /* to the device */
+        while (p < end && *p != ' ')
+            p++;
+        while (p < end && *p == ' ')
+            p++;
+        field++;
+    }
+    unsigned long long major = hex(&p);
+    if (p >= end || *p != ':')
+        return;
+    p++;
+    unsigned long long minor = hex(&p);
+    while (p < end && *p == ' ')
+        p++;
+    unsigned long long ino = 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        ino = ino * 10 + (unsigned long long)(*p++ - '0');
+    while (p < end && *p == ' ')
+        p++;
+    if (!ino)
+        return; /* anonymous memory */
+    seen(arg, (uint64_t)makedev(major, minor), ino, p, (size_t)(end - p));
+}
+
+int tg_proc_each_map(int pid, tg_held_fn *seen, void *arg)
+{
+    char path[48], buf[8192];
+    proc_path(path, pid, "maps");
+    int fd = tg_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    size_t have = 0;
+    long n;
+    while ((n = tg_read(fd, buf + have, sizeof buf - have)) > 0) {
+        have += (size_t)n;
+        size_t start = 0;
+        for (size_t i = 0; i < have; i++)
+            if (buf[i] == '\n') {
+                map_line(buf + start, buf + i, seen, arg);
+                start = i + 1;
+            }
+        if (start == 0 && have == sizeof buf)
+            start = have; /* a line longer than the buffer (a path of 8 KiB): dropped */
+        memmove(buf, buf + start, have - start);
+        have -= start;
+    }
+    tg_close(fd);
+    return n < 0 ? -1 : 0;
+}
+
+int tg_proc_cwd(int pid, char *buf, size_t n)
+{
+    char path[48];
+    proc_path(path, pid, "cwd");
+    long len = tg_readlinkat(AT_FDCWD, path, buf, n - 1);
+    if (len <= 0)
+        return -1;
+    buf[len] = '\0';
+    return 0;
+}
+
+int tg_proc_children(int pid, void (*child)(void *arg, int pid), void *arg)
+{
+    char path[48], dents[2048], file[96], buf[4096];
+    proc_path(path, pid, "task");
+    int dfd = tg_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return -1;
+    int rc = 0;
+    long n;
+    while (rc == 0 && (n = tg_getdents64(dfd, dents, sizeof dents)) > 0) {
+        for (long off = 0; off < n && rc == 0;) {
+            struct dirent64 *d = (struct dirent64 *)(dents + off);
+            off += d->d_reclen;
+            if (d->d_name[0] < '0' || d->d_name[0] > '9' || strlen(d->d_name) > 20)
+                continue;
+            strcpy(file, d->d_name);
+            strcat(file, "/children");
+            int fd = tg_openat(dfd, file, O_RDONLY | O_CLOEXEC, 0);
+            if (fd < 0) {
+                rc = fd == -ENOENT ? 0 : -1; /* a thread that just ended; else no children file */
+                continue;
+            }
+            long got = tg_read(fd, buf, sizeof buf - 1);
+            tg_close(fd);
+            if (got < 0 || got == (long)sizeof buf - 1) {
+                rc = -1; /* unreadable, or more children than one read holds: unknown */
+                continue;
+            }
+            buf[got] = '\0';
+            for (char *p = buf; *p;) {
+                int c = 0;
+                while (*p >= '0' && *p <= '9')
+                    c = c * 10 + (*p++ - '0');
+                if (c > 0)
+                    child(arg, c);
+                while (*p && (*p < '0' || *p > '9'))
+                    p++;
+            }
+        }
+    }
+    tg_close(dfd);
+    return rc;
 }

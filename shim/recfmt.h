@@ -97,12 +97,17 @@ struct tg_rec_entry {
     uint32_t hash;                /* hash of the last path component (the owner's index) */
     uint32_t link;                /* owner's private chaining (index or free list); ignore */
     uint16_t pathlen;
-    uint8_t reserved[10];
+    uint8_t flags;                /* TG_E_*: the owner's own marks; ignore */
+    uint8_t reserved;
+    _Atomic uint32_t used_s;      /* CLOCK_REALTIME seconds when the owner last opened it by name, or 0 */
+    uint32_t size_kb;             /* its size as last seen by the owner's reclaim (KiB, rounded up) */
     char path[];                  /* NUL-terminated absolute path, follows the 64-byte head */
 };
 
 _Static_assert(sizeof(struct tg_rec_header) == 512, "record header is eight cells");
 _Static_assert(sizeof(struct tg_rec_entry) == 64, "entry head is one cell");
+
+#define TG_E_AUDITED 1u /* audit mode has reported it as reclaimable already */
 
 /* Cells needed for an entry with a path of LEN bytes. */
 static inline uint32_t tg_rec_cells_for(uint32_t len) { return 1u + (len + 1u + TG_CELL - 1u) / TG_CELL; }

@@ -11,6 +11,8 @@
 #include "sys.h"
 
 _Atomic size_t tg_live;
+_Atomic size_t tg_reg_scratch;
+_Atomic uint64_t tg_reg_scratch_kb;
 int tg_reg_pid;
 
 #define MAX_CELLS (1u + (TG_PATH_MAX + TG_CELL) / TG_CELL)
@@ -33,6 +35,15 @@ static void lock_take(void)
 }
 
 static void lock_drop(void) { atomic_store_explicit(&lock, 0, memory_order_release); }
+
+/* An entry leaves the live ones: its share of the scratch counts goes. */
+static void uncount(const struct tg_rec_entry *e)
+{
+    if (e->when == TG_WHEN_ENDS) {
+        atomic_fetch_sub_explicit(&tg_reg_scratch, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&tg_reg_scratch_kb, e->size_kb, memory_order_relaxed);
+    }
+}
 static int ready;                    /* the record exists */
 static int failed;                   /* the record could not be made: track nothing */
 static uint32_t *buckets;            /* cell of the first entry per hash bucket, 0 = none */
@@ -72,7 +83,7 @@ uint32_t tg_reg_hash(const char *s, size_t n)
 #define hash_name tg_reg_hash
 
 /* The last component of an absolute normalised path. */
-static uint32_t hash_last(const char *abs, size_t len)
+static inline __attribute__((always_inline)) uint32_t hash_last(const char *abs, size_t len)
 {
     const char *slash = memrchr(abs, '/', len);
     size_t i = slash ? (size_t)(slash - abs) + 1 : 0;
@@ -216,8 +227,13 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
         e->hash = hash_last(abs, len);
         e->pathlen = (uint16_t)len;
         memcpy(e->path, abs, len + 1);
+        e->flags = 0;
+        e->size_kb = 0;
+        atomic_store_explicit(&e->used_s, 0, memory_order_relaxed);
         index_insert(cell, e);
         atomic_fetch_add(&tg_live, 1);
+        if (when == TG_WHEN_ENDS)
+            atomic_fetch_add_explicit(&tg_reg_scratch, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
         atomic_store_explicit(&e->state, TG_LIVE, memory_order_release);
         tg_log(TG_LOG_DEBUG, "tracking ", abs);
@@ -251,6 +267,7 @@ int tg_reg_forget_h(const char *abs, size_t len, uint32_t h)
                     free_head[e->cells] = c;
                 }
                 atomic_fetch_sub(&tg_live, 1);
+                uncount(e);
                 atomic_fetch_sub_explicit(&name_filter[h % FILTER], 1, memory_order_relaxed);
                 found = 1;
                 break;
@@ -266,6 +283,80 @@ int tg_reg_forget_h(const char *abs, size_t len, uint32_t h)
 }
 
 void tg_reg_forget(const char *abs, size_t len) { (void)tg_reg_forget_h(abs, len, hash_last(abs, len)); }
+
+void tg_reg_note_use(const char *name, size_t n, uint32_t h, uint32_t now_s)
+{
+    lock_take();
+    if (buckets)
+        for (uint32_t c = buckets[h & (atomic_load_explicit(&nbuckets, memory_order_relaxed) - 1)]; c;) {
+            struct tg_rec_entry *e = tg_rec_at(c);
+            if (e->hash == h && e->pathlen >= n + 1 && e->path[e->pathlen - n - 1] == '/' &&
+                memcmp(e->path + e->pathlen - n, name, n) == 0)
+                /* Before the program's open: a sweep that claims the entry after this reads it. */
+                atomic_store_explicit(&e->used_s, now_s, memory_order_seq_cst);
+            c = e->link;
+        }
+    lock_drop();
+}
+
+struct tg_rec_entry *tg_reg_scan(uint32_t *cursor, uint32_t *budget)
+{
+    struct tg_rec_header *h = ready ? tg_rec_header() : NULL;
+    if (!h)
+        return NULL;
+    uint32_t hw = atomic_load_explicit(&h->hw_cells, memory_order_acquire);
+    if (*cursor < h->header_cells)
+        *cursor = h->header_cells; /* a round begins */
+    while (*budget && *cursor < hw) {
+        struct tg_rec_entry *e = tg_rec_at(*cursor);
+        (*budget)--;
+        if (e->cells == 0) {
+            *cursor = hw;
+            return NULL;
+        }
+        *cursor += e->cells;
+        if (atomic_load_explicit(&e->state, memory_order_acquire) == TG_LIVE && e->owner == tg_reg_pid)
+            return e;
+    }
+    if (*cursor >= hw)
+        *cursor = 0; /* round again next time */
+    return NULL;
+}
+
+void tg_reg_drop(struct tg_rec_entry *e)
+{
+    uint32_t cell = 0;
+    lock_take();
+    if (buckets) {
+        uint32_t *prev = &buckets[e->hash & (atomic_load_explicit(&nbuckets, memory_order_relaxed) - 1)];
+        for (uint32_t c = *prev; c; prev = &tg_rec_at(c)->link, c = *prev)
+            if (tg_rec_at(c) == e) {
+                *prev = e->link;
+                cell = c;
+                break;
+            }
+    }
+    if (cell) {
+        atomic_store(&e->state, TG_FREE);
+        e->link = free_head[e->cells];
+        free_head[e->cells] = cell;
+        atomic_fetch_sub(&tg_live, 1);
+        uncount(e);
+        atomic_fetch_sub_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
+    }
+    lock_drop();
+}
+
+void tg_reg_set_size(struct tg_rec_entry *e, uint32_t kb)
+{
+    lock_take();
+    if (e->when == TG_WHEN_ENDS && atomic_load(&e->state) != TG_FREE) {
+        atomic_fetch_add_explicit(&tg_reg_scratch_kb, kb, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&tg_reg_scratch_kb, e->size_kb, memory_order_relaxed);
+    }
+    e->size_kb = kb;
+    lock_drop();
+}
 
 int tg_reg_may_hold_h(uint32_t h)
 {
@@ -323,6 +414,10 @@ static void adopted(void)
             e->hash = hash_last(e->path, e->pathlen); /* this library's hash, whatever wrote it */
             index_insert(c, e);
             atomic_fetch_add(&tg_live, 1);
+            if (e->when == TG_WHEN_ENDS) {
+                atomic_fetch_add(&tg_reg_scratch, 1);
+                atomic_fetch_add(&tg_reg_scratch_kb, e->size_kb);
+            }
             atomic_fetch_add(&name_filter[e->hash % FILTER], 1);
         } else if (st != TG_PAD && st != TG_ROOTS && e->cells <= MAX_CELLS) {
             /* (the roots block stays what it is: readers of the record need it) */
@@ -398,6 +493,8 @@ void tg_reg_after_fork_child(void)
     failed = 0;
     tg_reg_pid = 0;
     atomic_store(&tg_live, 0);
+    atomic_store(&tg_reg_scratch, 0);
+    atomic_store(&tg_reg_scratch_kb, 0);
 }
 
 void tg_reg_lock_for_fork(void) { lock_take(); }

@@ -4,13 +4,15 @@
  * last path component, for the unlink and rename wrappers) and is the only place where an entry of
  * this process changes state:
  *
- *             tg_reg_add                 tg_reg_claim               (removed: stays CLAIMED)
+ *             tg_reg_add                 tg_reg_claim               (removed at the end: stays)
  *     FREE ---------------> LIVE ---------------------> CLAIMED
  *       ^                   |  ^                          |
  *       |  tg_reg_forget    |  |       tg_reg_unclaim     |
  *       +-------------------+  +--------------------------+
- *       |  tg_reg_give_up   |     (a directory not empty yet; a bulk unlink that failed)
- *       +-------------------+
+ *       |  tg_reg_give_up   |     (a directory not empty yet; a bulk unlink that failed; in use)
+ *       +-------------------+                             |
+ *       |                 tg_reg_drop (removed while the process runs: reclaim.c)
+ *       +-------------------------------------------------+
  *
  *   add, forget    under the registry's lock, inside a critical section (cs.h);
  *   claim          compare-and-swap LIVE -> CLAIMED, by whoever removes the entry (the end of the
@@ -18,7 +20,8 @@
  *   unclaim        the claimer only;
  *   give_up        compare-and-swap LIVE -> FREE at the end, for entries not due (the record is
  *                  then left to heirs with only what they may take);
- *   forget         compare-and-swap LIVE -> FREE: an entry a cleanup has claimed stays the cleanup's.
+ *   forget         compare-and-swap LIVE -> FREE: an entry a cleanup has claimed stays the cleanup's;
+ *   drop           the claimer, under the lock, once it has removed the entry while the process runs.
  * PAD and ROOTS blocks are written once (carve, record.c) and never change.  After exec, the new
  * image's tg_reg_adopted turns LIVE and CLAIMED entries of this pid back into LIVE and the rest
  * into FREE.  Readers in other processes see LIVE entries only (recread.c). */
@@ -58,6 +61,23 @@ int tg_reg_may_hold(const char *path);
 /* The live entry for ABS, without the lock: only while nothing can change the index (the
  * process's end, once other threads are parked).  Async-signal-safe. */
 struct tg_rec_entry *tg_reg_find_quiet(const char *abs, size_t len);
+
+/* Live entries of this process that go whenever it ends (scratch), and their sizes as last seen
+ * (KiB, tg_reg_set_size): what TMPGUARD_MAX_FILES and TMPGUARD_MAX_BYTES limit. */
+extern _Atomic size_t tg_reg_scratch;
+extern _Atomic uint64_t tg_reg_scratch_kb;
+
+/* The program opens a path whose last component is NAME (N bytes, hash H): each live entry with
+ * that last component is in use at NOW_S (its used_s; a name shared by chance only keeps an entry
+ * longer).  No system call. */
+void tg_reg_note_use(const char *name, size_t n, uint32_t h, uint32_t now_s);
+/* As tg_reg_next_live, looking at no more than *BUDGET blocks (counted down); *CURSOR goes back to
+ * the first block after the last.  For a sweep spread over many calls. */
+struct tg_rec_entry *tg_reg_scan(uint32_t *cursor, uint32_t *budget);
+/* E, claimed, has been removed while the process runs: out of the index, FREE for reuse. */
+void tg_reg_drop(struct tg_rec_entry *e);
+/* E's size as just seen, in KiB. */
+void tg_reg_set_size(struct tg_rec_entry *e, uint32_t kb);
 
 /* The next block of this process's record at or after *CURSOR (0: the first) that is LIVE and was
  * made by this process, or NULL; *CURSOR moves past it.  Async-signal-safe. */
