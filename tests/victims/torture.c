@@ -268,9 +268,13 @@ static void create_one(struct thr *s)
 /* ---- removal of its own ---------------------------------------------------------------------- */
 
 /* unlink-like on a path of this thread that must exist: ENOENT means someone else removed it. */
+/* Under TMPGUARD_MAX_AGE (some rounds) a scratch file of the thread's own that stayed idle may have
+ * been reclaimed before the thread removes it: that is the point of the setting. */
+static int reclaiming;
+
 static void gone(const char *what, const char *p, int r)
 {
-    if (r < 0)
+    if (r < 0 && !(reclaiming && errno == ENOENT))
         complain("%s %s: %s (a file of the program's own, removed behind its back?)", what, p, strerror(errno));
 }
 
@@ -335,8 +339,7 @@ static void publish(struct thr *s)
             complain("create %s: %s", p, strerror(errno));
             return;
         }
-        put_fd(fd, text);
-        close(fd);
+        put_fd(fd, text); /* still open when it is renamed: in use, never reclaimed before */
     } else {
         /* a directory with one file: the directory is published, its file with it */
         if (v == 3)
@@ -354,7 +357,6 @@ static void publish(struct thr *s)
             return;
         }
         put_fd(fd, text);
-        close(fd);
     }
     int r;
     switch (pick(s, 3)) {
@@ -362,6 +364,7 @@ static void publish(struct thr *s)
     case 1: r = renameat(rootfd, strrchr(p, '/') + 1, pubfd, qname); break;
     default: r = renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE); break;
     }
+    close(fd);
     if (r == 0)
         s->pub++;
     else
@@ -376,13 +379,14 @@ static void rename_in_root(struct thr *s)
     FILE *f = NULL;
     snprintf(qname, sizeof qname, "ren-%d-%u", s->t, s->ren);
     snprintf(text, sizeof text, "ren %d %u\n", s->t, s->ren);
+    /* Each still open when it is renamed: in use, never reclaimed before. */
+    fd = -1;
     switch (pick(s, 3)) {
     case 0:
         fd = make_temp(s, root, "r", p, sizeof p);
         if (fd < 0)
             return;
         put_fd(fd, text);
-        close(fd);
         break;
     case 1:
         snprintf(p, sizeof p, "%s/r-%d-%u", root, s->t, s->n++);
@@ -392,7 +396,6 @@ static void rename_in_root(struct thr *s)
             return;
         }
         fputs(text, f);
-        fclose(f);
         break;
     default:
         snprintf(p, sizeof p, "%s/r-%d-%u", root, s->t, s->n++);
@@ -402,9 +405,13 @@ static void rename_in_root(struct thr *s)
             return;
         }
         put_fd(fd, text);
-        close(fd);
     }
-    if ((pick(s, 2) ? renameat(rootfd, strrchr(p, '/') + 1, rootfd, qname) : renameat2(AT_FDCWD, p, rootfd, qname, 0)) == 0)
+    int r = pick(s, 2) ? renameat(rootfd, strrchr(p, '/') + 1, rootfd, qname) : renameat2(AT_FDCWD, p, rootfd, qname, 0);
+    if (fd >= 0)
+        close(fd);
+    if (f)
+        fclose(f);
+    if (r == 0)
         s->ren++;
     else
         complain("rename %s -> %s: %s", p, qname, strerror(errno));
@@ -780,6 +787,7 @@ int main(int argc, char **argv)
         return heirs_at_once(argc, argv);
     if (argc != 6)
         return 2;
+    reclaiming = getenv("TMPGUARD_MAX_AGE") != NULL;
     nthreads = atoi(argv[1]);
     root = argv[2];
     pubdir = argv[3];
