@@ -318,12 +318,91 @@ static void describe_threads(struct verdict *v, pid_t pid)
     }
 }
 
-/* Names every process still there (what it runs, where it waits), then kills them all and
- * collects them. */
+/* gdb's path when it is installed (in PATH), else NULL. */
+static const char *gdb_path(void)
+{
+    static char found[4200];
+    static int looked;
+    if (!looked) {
+        looked = 1;
+        const char *path = getenv("PATH");
+        char dirs[4096];
+        snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/bin:/bin");
+        for (char *save, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            snprintf(found, sizeof found, "%s/gdb", d);
+            if (access(found, X_OK) == 0)
+                return found;
+        }
+        found[0] = '\0';
+    }
+    return found[0] ? found : NULL;
+}
+
+/* The stacks of every thread of PID, taken by gdb (when installed) while the process is still
+ * stuck, written to this test's stderr (the test log) between two marker lines.  Bounded: gdb that
+ * has not finished within LIMIT_MS is killed.  Returns 1 when stacks were written. */
+static int gdb_stacks(pid_t pid, const char *who, long limit_ms)
+{
+    const char *gdb = gdb_path();
+    if (!gdb)
+        return 0;
+    char out[700], pidarg[32];
+    snprintf(out, sizeof out, "%s/gdb-%d.txt", f.base, (int)pid);
+    snprintf(pidarg, sizeof pidarg, "%d", (int)pid);
+    fflush(NULL);
+    pid_t g = fork();
+    if (g < 0)
+        return 0;
+    if (g == 0) {
+        setpgid(0, 0);
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || null < 0)
+            _exit(127);
+        dup2(null, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(gdb, "gdb", "-nx", "-batch", "-p", pidarg, "-ex", "set pagination off", "-ex", "set width 0",
+              "-ex", "thread apply all bt", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(g, g);
+    long end = now_ms() + limit_ms;
+    int st = 0, done = 0;
+    while (!(done = waitpid(g, &st, WNOHANG) == g) && now_ms() < end)
+        usleep(20000);
+    if (!done) {
+        kill(-g, SIGKILL);
+        kill(g, SIGKILL);
+        waitpid(g, &st, 0);
+    }
+    char *text = slurp(out); /* the first 64 KiB */
+    unlink(out);
+    /* The frames and thread headers only: gdb's chatter about symbols and threads is dropped. */
+    fprintf(stderr, "---- stacks of pid %d (%s) by gdb%s ----\n", (int)pid, who, done ? "" : ", which was killed unfinished");
+    for (char *l = text, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+        nl = strchr(l, '\n');
+        int len = nl ? (int)(nl - l) : (int)strlen(l);
+        if (!strncmp(l, "Thread ", 7) || l[0] == '#')
+            fprintf(stderr, "%.*s\n", len, l);
+    }
+    fprintf(stderr, "---- end of stacks of pid %d ----\n", (int)pid);
+    free(text);
+    return 1;
+}
+
+/* Names every process still there (what it runs, where it waits), takes the stacks of those not
+ * already ended (gdb, when installed), then kills them all and collects them. */
 static void name_and_kill_stuck(struct verdict *v, pid_t victim)
 {
     pid_t all[256];
     int n = descendants(all, 256);
+    int stacks = 0;
+    for (int i = 0; i < n && stacks < 4; i++)
+        if (!pid_dead(all[i]))
+            stacks += gdb_stacks(all[i], all[i] == victim ? "the victim" : "a process of its tree", 30000);
+    if (stacks)
+        note(v, "stacks of %d of its processes by gdb in the test's log; ", stacks);
     for (int i = 0; i < n; i++) {
         char path[64], cmd[600] = "", wchan[64], stat[300];
         snprintf(path, sizeof path, "/proc/%d/cmdline", (int)all[i]);
