@@ -1,6 +1,8 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <criterion/internal/ordered-set.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +16,98 @@
 #include <time.h>
 #include <unistd.h>
 
+static long now_ms(void);
+
+/* What a victim may take to print a line or to end, on a quiet machine (see tg_limit_ms). */
 #define TIMEOUT_MS 20000
+
+/* ---- time limits that scale with the machine ------------------------------------------------
+ *
+ * Every wait of the suites is bounded, and every bound is tg_limit_ms(BASE).  BASE is what the
+ * wait needs on a quiet machine without instrumentation, with room to spare (the numbers the suites
+ * used before); the bound is BASE * LOAD * INSTR:
+ *
+ *   LOAD   how much slower than the reference machine this process runs now: a fixed CPU loop is
+ *          timed a few times; LOAD = (wall time of the loop) / (its CPU time on the reference, a
+ *          quiet 2-core x86-64, REF_LOOP_NS).  It grows with a slower CPU and with every process
+ *          that competes for the cores (on a busy 2-core machine, 3 to 6).  At least 1, at most
+ *          MAX_LOAD.  Measured once by the Criterion runner before the first test and handed to
+ *          the test processes in TG_LOAD_FACTOR; set TG_LOAD_FACTOR yourself to impose a value.
+ *   INSTR  the instrumentation's slowdown: 3 under ThreadSanitizer (TSAN_OPTIONS is set, or TG_LIB
+ *          is a -tsan build), 2 under the sanitize setup's ASan and UBSan (TG_PRELOAD), 10 under
+ *          valgrind (TG_VALGRIND=1); 1 otherwise.
+ *
+ * Criterion's .timeout of every suite and test is scaled the same way by the runner (a PRE_ALL
+ * hook, below), so it stays above the waits inside the test; meson's own timeout is scaled by
+ * scripts/test (--timeout-multiplier from tg-limit, tests/limit.c).  A wait for a process that may
+ * be stuck also looks at its progress (tg_progress_sample): output or CPU time seen extends it, up
+ * to PROGRESS_CAP times the limit. */
+#define REF_LOOP_NS 4000000.0 /* the loop's CPU time on the reference machine */
+#define MAX_LOAD 16.0
+
+static unsigned loop_sink;
+
+/* The fixed work: about 4 ms of one reference core. */
+static void fixed_loop(void)
+{
+    unsigned x = 2463534242u;
+    for (int i = 0; i < 1 << 21; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+    }
+    __atomic_store_n(&loop_sink, x, __ATOMIC_RELAXED);
+}
+
+static double ns_of(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+double tg_measure_load(void)
+{
+    double wall = 0;
+    enum { REPS = 5 };
+    fixed_loop(); /* warm */
+    for (int i = 0; i < REPS; i++) {
+        double w0 = ns_of(CLOCK_MONOTONIC);
+        fixed_loop();
+        wall += ns_of(CLOCK_MONOTONIC) - w0;
+        usleep(1000); /* spread over a little time: the load comes and goes */
+    }
+    double load = wall / REPS / REF_LOOP_NS;
+    return load < 1 ? 1 : load > MAX_LOAD ? MAX_LOAD : load;
+}
+
+static double load_factor(void)
+{
+    static double load;
+    if (load == 0) {
+        const char *v = getenv("TG_LOAD_FACTOR");
+        double forced = v && *v ? strtod(v, NULL) : 0;
+        load = forced > 0 ? forced : tg_measure_load();
+    }
+    return load;
+}
+
+double tg_instr_factor(void)
+{
+    const char *tsan = getenv("TSAN_OPTIONS"), *lib = getenv("TG_LIB"), *pre = getenv("TG_PRELOAD"),
+               *vg = getenv("TG_VALGRIND");
+    if (vg && strcmp(vg, "1") == 0)
+        return 10;
+    if ((tsan && *tsan) || (lib && strstr(lib, "-tsan")))
+        return 3;
+    if (pre && *pre)
+        return 2;
+    return 1;
+}
+
+double tg_time_factor(void) { return load_factor() * tg_instr_factor(); }
+
+long tg_limit_ms(long base_ms) { return (long)((double)base_ms * tg_time_factor() + 0.5); }
 
 int shim_enabled(void)
 {
@@ -101,6 +194,27 @@ void kill_leftovers(const struct fx *f)
         closedir(d);
 }
 
+/* In the runner, before the first test: the time scale, measured once and handed to the test
+ * processes; Criterion's timeouts scaled by it. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    char v[64];
+    double load = load_factor(), k = load * tg_instr_factor();
+    snprintf(v, sizeof v, "%.3f", load);
+    setenv("TG_LOAD_FACTOR", v, 1);
+    fprintf(stderr, "time limits x%.2f (machine %.2f, instrumentation %.0f)\n", k, load, tg_instr_factor());
+    for (struct criterion_ordered_set_node *ns = set->suites->first; ns; ns = ns->next) {
+        struct criterion_suite_set *ss = (void *)(ns + 1);
+        if (ss->suite.data && ss->suite.data->timeout > 0)
+            ss->suite.data->timeout *= k;
+        for (struct criterion_ordered_set_node *nt = ss->tests ? ss->tests->first : NULL; nt; nt = nt->next) {
+            struct criterion_test *t = (void *)(nt + 1);
+            if (t->data && t->data->timeout > 0)
+                t->data->timeout *= k;
+        }
+    }
+}
+
 int pid_dead(pid_t pid)
 {
     char p[64], buf[1024];
@@ -120,6 +234,111 @@ static long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- progress of the processes below this one ----------------------------------------------- */
+
+#define PROGRESS_CAP 10 /* a wait that sees progress all along still ends at this many times its window */
+#define SAMPLE_MS 250
+
+int tg_progress_sample(struct tg_progress *last, size_t bytes)
+{
+    static pid_t pid[32768], ppid[32768];
+    static unsigned long long ticks[32768];
+    static char state[32768];
+    int n = 0;
+    unsigned long long self_children = 0;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d)) && n < 32768;) {
+        char path[300], buf[1024];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')'), st;
+        int pp;
+        unsigned long ut, stime;
+        long cut, cst;
+        if (!rp || sscanf(rp + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &st, &pp, &ut,
+                          &stime, &cut, &cst) != 6)
+            continue;
+        pid[n] = atoi(e->d_name);
+        if (pid[n] == getpid()) {
+            /* what this process has collected from its children: their time stays counted */
+            self_children = (unsigned long long)(cut + cst);
+            continue;
+        }
+        ppid[n] = pp;
+        state[n] = st;
+        ticks[n++] = ut + stime + (unsigned long long)(cut + cst);
+    }
+    if (d)
+        closedir(d);
+    struct tg_progress now = {.cpu = self_children, .pids = 0, .n = 0, .bytes = bytes};
+    static pid_t below[32768];
+    int found = 0;
+    below[found++] = getpid();
+    for (int i = 0; i < found; i++) /* breadth first from this process */
+        for (int j = 0; j < n && found < 32768; j++)
+            if (ppid[j] == below[i]) {
+                below[found++] = pid[j];
+                now.cpu += ticks[j];
+                if (state[j] != 'Z' && state[j] != 'X') {
+                    now.pids += (unsigned long long)pid[j] * 0x9e3779b97f4a7c15ull;
+                    now.n++;
+                }
+            }
+    int moved = now.cpu != last->cpu || now.pids != last->pids || now.n != last->n || now.bytes != last->bytes;
+    *last = now;
+    return moved;
+}
+
+void tg_watch_start(struct tg_watch *w, long base_ms)
+{
+    memset(w, 0, sizeof *w);
+    w->start = w->last_progress = now_ms();
+    w->window = tg_limit_ms(base_ms);
+    w->cap = PROGRESS_CAP * w->window;
+    tg_progress_sample(&w->prog, 0);
+    w->next_sample = w->start + SAMPLE_MS;
+}
+
+int tg_watch_expired(struct tg_watch *w, size_t bytes)
+{
+    long t = now_ms();
+    if (t >= w->next_sample || t - w->last_progress > w->window) {
+        if (tg_progress_sample(&w->prog, bytes))
+            w->last_progress = t;
+        w->next_sample = t + SAMPLE_MS;
+    }
+    if (t - w->start > w->cap)
+        return TG_WATCH_CAP;
+    if (t - w->last_progress > w->window)
+        return TG_WATCH_STUCK;
+    return 0;
+}
+
+const char *tg_watch_why(const struct tg_watch *w, int how)
+{
+    static char buf[2][300];
+    static int next;
+    char *b = buf[next++ % 2];
+    long t = now_ms();
+    if (how == TG_WATCH_CAP)
+        snprintf(b, sizeof buf[0], "still busy %ld ms after the start, the most any wait gets (%d x %ld ms)",
+                 t - w->start, PROGRESS_CAP, w->window);
+    else
+        snprintf(b, sizeof buf[0],
+                 "no progress (output, CPU time, processes starting or ending) for %ld ms, %ld ms after the start",
+                 t - w->last_progress, t - w->start);
+    return b;
 }
 
 void proc_start(struct proc *p, struct fx *f, int shim, const char *cwd, const char *const env[],
@@ -220,16 +439,19 @@ static int pump(struct proc *p, int ms)
 
 void proc_wait_line(struct proc *p, const char *prefix)
 {
-    long deadline = now_ms() + TIMEOUT_MS;
+    struct tg_watch w;
+    tg_watch_start(&w, TIMEOUT_MS);
     size_t pl = strlen(prefix);
     for (;;) {
         for (char *l = p->r->out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
             if (strncmp(l, prefix, pl) == 0 && strchr(l, '\n'))
                 return;
-        if (now_ms() > deadline || !pump(p, 100) ) {
+        int how = 0;
+        if (!pump(p, 100) || (how = tg_watch_expired(&w, p->outlen + p->errlen))) {
             kill(p->pid, SIGKILL);
             waitpid(p->pid, NULL, 0);
-            cr_assert_fail("no line '%s' from the victim; out: %s err: %s", prefix, p->r->out, p->r->err);
+            cr_assert_fail("no line '%s' from the victim (%s); out: %s err: %s", prefix,
+                           how ? tg_watch_why(&w, how) : "its output ended", p->r->out, p->r->err);
         }
     }
 }
@@ -250,23 +472,25 @@ static void parse_created(struct run *r)
 
 void proc_finish(struct proc *p)
 {
-    long deadline = now_ms() + TIMEOUT_MS;
+    struct tg_watch w;
+    tg_watch_start(&w, TIMEOUT_MS);
+    int how;
     while (pump(p, 100)) {
-        if (now_ms() > deadline) {
+        if ((how = tg_watch_expired(&w, p->outlen + p->errlen))) {
             kill(p->pid, SIGKILL);
             waitpid(p->pid, NULL, 0);
-            cr_assert_fail("victim did not finish in %d ms; out: %s", TIMEOUT_MS, p->r->out);
+            cr_assert_fail("victim did not finish: %s; out: %s", tg_watch_why(&w, how), p->r->out);
         }
     }
     int st;
     for (;;) {
-        pid_t w = waitpid(p->pid, &st, WNOHANG);
-        if (w == p->pid)
+        pid_t wp = waitpid(p->pid, &st, WNOHANG);
+        if (wp == p->pid)
             break;
-        if (now_ms() > deadline) {
+        if ((how = tg_watch_expired(&w, p->outlen + p->errlen))) {
             kill(p->pid, SIGKILL);
             waitpid(p->pid, NULL, 0);
-            cr_assert_fail("victim did not exit in %d ms", TIMEOUT_MS);
+            cr_assert_fail("victim did not exit: %s", tg_watch_why(&w, how));
         }
         usleep(2000);
     }
