@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -141,11 +142,23 @@ const char *src_path(const char *rel)
     return b;
 }
 
+/* The Criterion runner of this test process (the parent of the test processes it starts). */
+static long runner_pid(void)
+{
+    const char *v = getenv("TG_RUNNER_PID");
+    long pid = v && *v ? strtol(v, NULL, 10) : 0;
+    return pid > 0 ? pid : (long)getppid();
+}
+
+/* tmpfs when there is one: fast, and what the benchmarks use too. */
+static const char *const fixture_places[] = {"/dev/shm", "/tmp"};
+
 void fx_setup(struct fx *f)
 {
-    /* tmpfs when there is one: fast, and what the benchmarks use too. */
     const char *where = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(f->base, sizeof f->base, "%s/tgtest.XXXXXX", where);
+    /* tgtest.RUNNER.TEST.XXXXXX: the runner removes it once this process is gone, whatever ended
+     * it (sweep_fixtures, below). */
+    snprintf(f->base, sizeof f->base, "%s/tgtest.%ld.%ld.XXXXXX", where, runner_pid(), (long)getpid());
     cr_assert(mkdtemp(f->base), "mkdtemp: %s", strerror(errno));
     snprintf(f->root, sizeof f->root, "%s/root", f->base);
     snprintf(f->out, sizeof f->out, "%s/elsewhere", f->base);
@@ -164,17 +177,41 @@ void rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 void fx_teardown(struct fx *f) { rm_rf(f->base); }
 
-void kill_leftovers(const struct fx *f)
+/* Whether PID's working directory is BASE or below (a process that proc_start has not yet turned
+ * into the victim is already there). */
+static int cwd_below(long pid, const char *base)
 {
-    char want[400];
-    int wl = snprintf(want, sizeof want, "TMPGUARD_STATE_DIR=%s", f->state) + 1; /* with the NUL */
+    char link[64], cwd[4096];
+    snprintf(link, sizeof link, "/proc/%ld/cwd", pid);
+    ssize_t n = readlink(link, cwd, sizeof cwd - 1);
+    size_t bl = strlen(base);
+    if (n <= 0)
+        return 0;
+    cwd[n] = '\0';
+    return strncmp(cwd, base, bl) == 0 && (cwd[bl] == '\0' || cwd[bl] == '/');
+}
+
+/* SIGKILLs every process (but this one) whose environment holds HOME=BASE or
+ * TMPGUARD_STATE_DIR=BASE/state, as proc_start gives them, or that works in BASE; returns how
+ * many. */
+static int kill_started_in(const char *base)
+{
+    char home[400], state[400];
+    int hl = snprintf(home, sizeof home, "HOME=%s", base) + 1; /* with the NUL */
+    int sl = snprintf(state, sizeof state, "TMPGUARD_STATE_DIR=%s/state", base) + 1;
+    int killed = 0;
     DIR *d = opendir("/proc");
     for (struct dirent *de; d && (de = readdir(d));) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 1 || pid == getpid())
             continue;
-        char file[64], env[32769];
+        char file[64];
+        static char env[32769];
+        if (cwd_below(pid, base)) {
+            killed += kill((pid_t)pid, SIGKILL) == 0;
+            continue;
+        }
         snprintf(file, sizeof file, "/proc/%ld/environ", pid);
         int fd = open(file, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -184,21 +221,64 @@ void kill_leftovers(const struct fx *f)
         if (n <= 0)
             continue;
         env[n] = '\0';
-        for (ssize_t i = 0; i + wl <= n; i += (ssize_t)strlen(env + i) + 1)
-            if (memcmp(env + i, want, (size_t)wl) == 0) {
-                kill((pid_t)pid, SIGKILL);
+        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1)
+            if ((i + hl <= n && memcmp(env + i, home, (size_t)hl) == 0) ||
+                (i + sl <= n && memcmp(env + i, state, (size_t)sl) == 0)) {
+                killed += kill((pid_t)pid, SIGKILL) == 0;
                 break;
             }
     }
     if (d)
         closedir(d);
+    return killed;
+}
+
+void kill_leftovers(const struct fx *f) { kill_started_in(f->base); }
+
+/* Ends what was started in the fixture directory BASE and removes it.  Killed processes can still
+ * have a system call to finish: they are looked for again until none is found (2 s at most). */
+static void clear_fixture(const char *base)
+{
+    for (int i = 0, quiet = 0; i < 100 && quiet < 2; i++) {
+        quiet = kill_started_in(base) ? 0 : quiet + 1;
+        usleep(20000);
+    }
+    rm_rf(base);
+}
+
+/* Removes the fixture directories of this runner's test processes that have ended (ALL: every
+ * one), and those of runners that are gone.  Runs in the runner, after each test and after all:
+ * a test process that a failed assertion, a timeout or a crash ended cannot clean up itself. */
+static void sweep_fixtures(int all)
+{
+    if (runner_pid() != (long)getpid())
+        return;
+    for (size_t k = 0; k < sizeof fixture_places / sizeof *fixture_places; k++) {
+        DIR *d = opendir(fixture_places[k]);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            long runner, test;
+            int at = 0;
+            if (sscanf(e->d_name, "tgtest.%ld.%ld.%n", &runner, &test, &at) != 2 || !at)
+                continue;
+            int ours = runner == (long)getpid();
+            if ((ours && (all || pid_dead((pid_t)test))) || (!ours && pid_dead((pid_t)runner))) {
+                char base[600];
+                snprintf(base, sizeof base, "%s/%s", fixture_places[k], e->d_name);
+                clear_fixture(base);
+            }
+        }
+        if (d)
+            closedir(d);
+    }
 }
 
 /* In the runner, before the first test: the time scale, measured once and handed to the test
- * processes; Criterion's timeouts scaled by it. */
+ * processes; Criterion's timeouts scaled by it; the runner named for the fixtures. */
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
     char v[64];
+    snprintf(v, sizeof v, "%ld", (long)getpid());
+    setenv("TG_RUNNER_PID", v, 1);
     double load = load_factor(), k = load * tg_instr_factor();
     snprintf(v, sizeof v, "%.3f", load);
     setenv("TG_LOAD_FACTOR", v, 1);
@@ -213,6 +293,19 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
                 t->data->timeout *= k;
         }
     }
+    sweep_fixtures(0);
+}
+
+ReportHook(POST_TEST)(struct criterion_test_stats *stats)
+{
+    (void)stats;
+    sweep_fixtures(0);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    sweep_fixtures(1);
 }
 
 int pid_dead(pid_t pid)
@@ -350,7 +443,7 @@ void proc_start(struct proc *p, struct fx *f, int shim, const char *cwd, const c
     p->r = r;
     cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
         static char e[64][4200];
@@ -390,6 +483,12 @@ void proc_start(struct proc *p, struct fx *f, int shim, const char *cwd, const c
                 n++;
         }
         envp[n] = NULL;
+        /* Dies with the test process, whatever ends it (a crash, Criterion's timeout): a victim
+         * does not outlive its test.  (What the victim forks does not inherit this; the runner's
+         * sweep ends those, sweep_fixtures.) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(125);
         struct rlimit nocore = {0, 0};
         setrlimit(RLIMIT_CORE, &nocore);
         dup2(out[1], 1);
