@@ -329,6 +329,8 @@ static long now_ms(void)
     return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long tg_now_ms(void) { return now_ms(); }
+
 /* ---- progress of the processes below this one ----------------------------------------------- */
 
 #define PROGRESS_CAP 10 /* a wait that sees progress all along still ends at this many times its window */

@@ -52,6 +52,7 @@ const char *src_path(const char *rel); /* a file of the source tree */
  * instrumentation, scaled by how loaded this machine is and by the instrumentation the tests run
  * under (harness.c explains the scheme).  Use it for every fixed wait. */
 long tg_limit_ms(long base_ms);
+long tg_now_ms(void); /* CLOCK_MONOTONIC in milliseconds */
 double tg_time_factor(void);  /* the scale: tg_measure_load() (or TG_LOAD_FACTOR) times tg_instr_factor() */
 double tg_measure_load(void); /* a fresh measure of the machine's slowness, 1 to 16 */
 double tg_instr_factor(void);
