@@ -175,7 +175,19 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 
 void rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
-void fx_teardown(struct fx *f) { rm_rf(f->base); }
+/* TG_KEEP_FIXTURES=1 keeps every test's directory, to look into afterwards (scripts/test then
+ * names them as left behind). */
+static int keep_fixtures(void)
+{
+    const char *v = getenv("TG_KEEP_FIXTURES");
+    return v && strcmp(v, "1") == 0;
+}
+
+void fx_teardown(struct fx *f)
+{
+    if (!keep_fixtures())
+        rm_rf(f->base);
+}
 
 /* Whether PID's working directory is BASE or below (a process that proc_start has not yet turned
  * into the victim is already there). */
@@ -243,7 +255,8 @@ static void clear_fixture(const char *base)
         quiet = kill_started_in(base) ? 0 : quiet + 1;
         usleep(20000);
     }
-    rm_rf(base);
+    if (!keep_fixtures())
+        rm_rf(base);
 }
 
 /* Removes the fixture directories of this runner's test processes that have ended (ALL: every
