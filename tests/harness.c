@@ -42,7 +42,8 @@ static long now_ms(void);
  * hook, below), so it stays above the waits inside the test; meson's own timeout is scaled by
  * scripts/test (--timeout-multiplier from tg-limit, tests/limit.c).  A wait for a process that may
  * be stuck also looks at its progress (tg_progress_sample): output or CPU time seen extends it, up
- * to PROGRESS_CAP times the limit. */
+ * to PROGRESS_CAP (a torture round) or PROGRESS_CAP_VICTIM (a victim's line or end) times the
+ * limit. */
 #define REF_LOOP_NS 4000000.0 /* the loop's CPU time on the reference machine */
 #define MAX_LOAD 16.0
 
@@ -257,6 +258,7 @@ static void clear_fixture(const char *base)
     }
     if (!keep_fixtures())
         rm_rf(base);
+    fprintf(stderr, "removed %s, left by a test process that has ended\n", base);
 }
 
 /* Removes the fixture directories of this runner's test processes that have ended (ALL: every
@@ -346,7 +348,11 @@ long tg_now_ms(void) { return now_ms(); }
 
 /* ---- progress of the processes below this one ----------------------------------------------- */
 
-#define PROGRESS_CAP 10 /* a wait that sees progress all along still ends at this many times its window */
+/* A wait that sees progress all along still ends at this many times its window: 10 for the torture
+ * rounds (tg_watch_start), 3 for a victim's line or end (proc_wait_line, proc_finish: a victim that
+ * spins without getting anywhere must not hold a suite for long). */
+#define PROGRESS_CAP 10
+#define PROGRESS_CAP_VICTIM 3
 #define SAMPLE_MS 250
 
 int tg_progress_sample(struct tg_progress *last, size_t bytes)
@@ -440,8 +446,8 @@ const char *tg_watch_why(const struct tg_watch *w, int how)
     char *b = buf[next++ % 2];
     long t = now_ms();
     if (how == TG_WATCH_CAP)
-        snprintf(b, sizeof buf[0], "still busy %ld ms after the start, the most any wait gets (%d x %ld ms)",
-                 t - w->start, PROGRESS_CAP, w->window);
+        snprintf(b, sizeof buf[0], "still busy %ld ms after the start, the most this wait gets (%ld ms)",
+                 t - w->start, w->cap);
     else
         snprintf(b, sizeof buf[0],
                  "no progress (output, CPU time, processes starting or ending) for %ld ms, %ld ms after the start",
@@ -455,6 +461,12 @@ void proc_start(struct proc *p, struct fx *f, int shim, const char *cwd, const c
     int out[2], err[2];
     memset(r, 0, sizeof *r);
     memset(p, 0, sizeof *p);
+    /* A victim run in a fixture that lost its root or state directory would test nothing (and
+     * may spin on failing creates): say so at once. */
+    struct stat st;
+    cr_assert(stat(f->root, &st) == 0 && stat(f->state, &st) == 0,
+              "the test's directories %s and %s are not both there (%s): removed by whom?", f->root, f->state,
+              strerror(errno));
     p->r = r;
     cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
     fflush(NULL);
@@ -555,6 +567,7 @@ void proc_wait_line(struct proc *p, const char *prefix)
 {
     struct tg_watch w;
     tg_watch_start(&w, TIMEOUT_MS);
+    w.cap = PROGRESS_CAP_VICTIM * w.window;
     size_t pl = strlen(prefix);
     for (;;) {
         for (char *l = p->r->out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -588,6 +601,7 @@ void proc_finish(struct proc *p)
 {
     struct tg_watch w;
     tg_watch_start(&w, TIMEOUT_MS);
+    w.cap = PROGRESS_CAP_VICTIM * w.window;
     int how;
     while (pump(p, 100)) {
         if ((how = tg_watch_expired(&w, p->outlen + p->errlen))) {
