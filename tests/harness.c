@@ -516,6 +516,21 @@ void proc_start(struct proc *p, struct fx *f, int shim, const char *cwd, const c
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(125);
+        /* The victim starts with every signal at its default and none blocked, however this
+         * test was started: a background job of a shell without job control inherits SIGINT and
+         * SIGQUIT ignored, nohup SIGHUP, and a victim that ignores the signal a test sends it
+         * would never end. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            struct sigaction cur;
+            if (sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN)
+                sigaction(sig, &dfl, NULL);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         struct rlimit nocore = {0, 0};
         setrlimit(RLIMIT_CORE, &nocore);
         dup2(out[1], 1);
