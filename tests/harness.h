@@ -48,13 +48,47 @@ const char *victim_path(void);
 void skip_under_musl(const char *programs);
 const char *src_path(const char *rel); /* a file of the source tree */
 
+/* Time limits: tg_limit_ms(BASE) is BASE, the milliseconds a wait needs on a quiet machine without
+ * instrumentation, scaled by how loaded this machine is and by the instrumentation the tests run
+ * under (harness.c explains the scheme).  Use it for every fixed wait. */
+long tg_limit_ms(long base_ms);
+long tg_now_ms(void); /* CLOCK_MONOTONIC in milliseconds */
+double tg_time_factor(void);  /* the scale: tg_measure_load() (or TG_LOAD_FACTOR) times tg_instr_factor() */
+double tg_measure_load(void); /* a fresh measure of the machine's slowness, 1 to 16 */
+double tg_instr_factor(void);
+
+/* Progress of the processes below this one (the victims, their children, those left to this
+ * process): CPU time, which processes live, and what the caller has read from them. */
+struct tg_progress {
+    unsigned long long cpu;  /* clock ticks, user and system, of them all (those collected too) */
+    unsigned long long pids; /* a hash of the set of live (not zombie) processes */
+    int n;                   /* how many */
+    size_t bytes;
+};
+/* Samples it; returns 1 when anything moved since *LAST, which it updates. */
+int tg_progress_sample(struct tg_progress *last, size_t bytes);
+
+/* A wait that may be for a stuck process: it expires after tg_limit_ms(BASE) without progress
+ * (TG_WATCH_STUCK), or after 10 times that in all, progress or not (TG_WATCH_CAP).  BYTES: what
+ * has been read from the processes so far (more is progress). */
+struct tg_watch {
+    long start, last_progress, window, cap, next_sample;
+    struct tg_progress prog;
+};
+enum { TG_WATCH_STUCK = 1, TG_WATCH_CAP = 2 };
+void tg_watch_start(struct tg_watch *w, long base_ms);
+int tg_watch_expired(struct tg_watch *w, size_t bytes);
+const char *tg_watch_why(const struct tg_watch *w, int how); /* the expiry, for messages */
+
 /* Starts ARGV (NULL-terminated) under the shim when SHIM, in CWD (NULL: f->out), with the test
  * environment plus ENV ("K=V" strings, NULL-terminated, may be NULL). */
 void proc_start(struct proc *p, struct fx *f, int shim, const char *cwd, const char *const env[],
                 struct run *r, const char *const argv[]);
-/* Reads output until a line starting with PREFIX arrives (or fails the test after 20 s). */
+/* Reads output until a line starting with PREFIX arrives; fails the test (after a SIGKILL) when
+ * its output ends first, or when the wait expires (tg_watch, 20 s scaled). */
 void proc_wait_line(struct proc *p, const char *prefix);
-/* Reads everything until exit and waits (20 s at most, then SIGKILL and a failed test). */
+/* Reads everything until exit and waits; when the wait expires (tg_watch, 20 s scaled), SIGKILL and a
+ * failed test. */
 void proc_finish(struct proc *p);
 
 void run_argv(struct fx *f, int shim, const char *cwd, const char *const env[], struct run *r,

@@ -165,10 +165,11 @@ static struct totals totals_of(const char *out, const char *word)
     return t;
 }
 
-/* Reads the process's stdout until N lines start with PREFIX (MS at most); returns whether. */
+/* Reads the process's stdout until N lines start with PREFIX (tg_limit_ms(MS) at most); returns
+ * whether. */
 static int wait_lines(struct proc *p, const char *prefix, int n, int ms)
 {
-    long deadline = now_ms() + ms;
+    long deadline = now_ms() + tg_limit_ms(ms);
     size_t pl = strlen(prefix);
     for (;;) {
         int seen = 0;
@@ -225,7 +226,7 @@ static const char *created_in(const struct run *r, const char *dir, int nth)
 
 static void wait_dead(pid_t pid)
 {
-    long deadline = now_ms() + 10000;
+    long deadline = now_ms() + tg_limit_ms(10000);
     while (!pid_dead(pid)) {
         cr_assert(now_ms() < deadline, "process %d did not die", (int)pid);
         usleep(5000);
@@ -521,7 +522,7 @@ Test(durability, sort_killed_by_timeout)
     struct proc p;
     proc_start(&p, &f, 0, NULL, launcher_env(), &r, largv);
     int most = 0;
-    long deadline = now_ms() + 20000;
+    long deadline = now_ms() + tg_limit_ms(20000);
     for (;;) {
         siginfo_t si;
         memset(&si, 0, sizeof si);
@@ -645,15 +646,16 @@ Test(durability, killed_child_reaped_while_parent_runs)
     cr_assert_eq(count_records(f.state, NULL, 0), 2, "expected a record for each victim");
 
     cr_assert(kill((pid_t)cpid, SIGKILL) == 0);
-    long killed = now_ms(), gone_after = -1;
-    while (now_ms() - killed < 5000) {
+    long killed = now_ms(), gone_after = -1, limit = tg_limit_ms(5000);
+    while (now_ms() - killed < limit) {
         if (count_below(cdir) == 0) {
             gone_after = now_ms() - killed;
             break;
         }
         usleep(20000);
     }
-    cr_expect(gone_after >= 0, "the killed worker's files are still there 5 s later (%d left)", count_below(cdir));
+    cr_expect(gone_after >= 0, "the killed worker's files are still there %ld ms later (%d left)", limit,
+              count_below(cdir));
     cr_expect(exists(p0) && exists(p1), "the living parent's files went with its worker's");
     /* One more round of the launcher's periodic reaping: the parent is still alive and untouched. */
     usleep(2500 * 1000);

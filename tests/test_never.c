@@ -175,7 +175,7 @@ Test(never, daemon_child_keeps_parents_files)
     VICTIM(&f, &r, "create", "mkdtemp", f.root, "fill", "@", "daemon-check", "@", result, "exit", "0");
     cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
     char *c = NULL;
-    for (int i = 0; i < 400 && !(c && *c); i++) {
+    for (long deadline = tg_now_ms() + tg_limit_ms(10000); !(c && *c) && tg_now_ms() < deadline;) {
         free(c);
         usleep(25000);
         c = slurp(result);
@@ -183,7 +183,7 @@ Test(never, daemon_child_keeps_parents_files)
     cr_expect(c && strcmp(c, "ok") == 0, "the daemon child found its directory %s", c ? c : "(no answer)");
     /* The entries passed to the child: when it is gone, so are they. */
     int left = -1;
-    for (int i = 0; i < 200 && (left = count_below(f.root)) != 0; i++)
+    for (long deadline = tg_now_ms() + tg_limit_ms(5000); (left = count_below(f.root)) != 0 && tg_now_ms() < deadline;)
         usleep(25000);
     cr_expect_eq(left, 0, "the daemon child ended, its inherited files should be gone; %d left", left);
 }
@@ -202,7 +202,7 @@ Test(never, outside_roots_only_template_files)
 static int wait_count(const char *dir, int want)
 {
     int n = -1;
-    for (int i = 0; i < 400 && (n = count_below(dir)) != want; i++)
+    for (long deadline = tg_now_ms() + tg_limit_ms(10000); (n = count_below(dir)) != want && tg_now_ms() < deadline;)
         usleep(25000);
     return n;
 }
@@ -224,7 +224,7 @@ Test(never, handed_over_to_two_children)
     RUN(&f, 0, NULL, NULL, &r, reaper, "reap");
     cr_expect_eq(count_below(f.root), all, "the reaper took files that living heirs may use: %s", r.out);
     put(gate_a, "go");
-    usleep(300000);
+    usleep((useconds_t)tg_limit_ms(300) * 1000); /* the first child's end */
     cr_expect_eq(wait_count(f.root, all), all, "the first child's end took files its sibling may use");
     put(gate_b, "go");
     cr_expect_eq(wait_count(f.root, 0), 0, "the last heir ended; its inherited files should be gone");

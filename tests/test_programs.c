@@ -496,7 +496,7 @@ Test(programs, sh_mktemp_file_outlives_script_for_its_job)
     cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
     put(gate, "go");
     char *c = NULL;
-    for (int i = 0; i < 400 && !(c && *c); i++) {
+    for (long deadline = tg_now_ms() + tg_limit_ms(10000); !(c && *c) && tg_now_ms() < deadline;) {
         free(c);
         usleep(25000);
         c = slurp(out);
@@ -505,7 +505,7 @@ Test(programs, sh_mktemp_file_outlives_script_for_its_job)
               c ? c : "(no output)");
     free(c);
     /* The job has ended (it wrote its output last); the next reap removes the file. */
-    usleep(200000);
+    usleep((useconds_t)tg_limit_ms(200) * 1000);
     RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "reap");
     cr_expect_eq(count_below(f.root), 0, "left after the job and a reap: %d; %s%s", count_below(f.root), r.out, r.err);
 }

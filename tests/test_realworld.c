@@ -176,9 +176,9 @@ static pid_t ppid_of(pid_t pid)
 
 static void wait_dead(pid_t pid, const char *what)
 {
-    long deadline = now_ms() + 15000;
+    long limit = tg_limit_ms(15000), deadline = now_ms() + limit;
     while (!pid_dead(pid)) {
-        cr_assert(now_ms() < deadline, "%s (pid %d) did not die within 15 s", what, (int)pid);
+        cr_assert(now_ms() < deadline, "%s (pid %d) did not die within %ld ms", what, (int)pid, limit);
         sleep_ms(5);
     }
 }
@@ -300,7 +300,7 @@ static int all_written(const char *dir, const char *prefix)
 
 static void wait_pixel_cache(struct proc *p)
 {
-    long deadline = now_ms() + 20000;
+    long limit = tg_limit_ms(20000), deadline = now_ms() + limit;
     while (count_prefixed(f.root, "magick-") == 0) {
         if (ended(p)) {
             proc_finish(p);
@@ -310,7 +310,7 @@ static void wait_pixel_cache(struct proc *p)
         if (now_ms() > deadline) {
             kill(p->pid, SIGKILL);
             proc_finish(p);
-            cr_assert_fail("no magick-* file appeared in %s within 20 s; err: %s", f.root, p->r->err);
+            cr_assert_fail("no magick-* file appeared in %s within %ld ms; err: %s", f.root, limit, p->r->err);
         }
         sleep_ms(10);
     }
@@ -370,7 +370,7 @@ Test(realworld, imagemagick_sigkilled_under_launcher)
     wait_pixel_cache(&p);
     /* convert is the launcher's child (the launcher script execs the tool, which forks it). */
     pid_t convert = 0;
-    for (long deadline = now_ms() + 10000; !(convert = child_running(p.pid, im)) && now_ms() < deadline;)
+    for (long deadline = now_ms() + tg_limit_ms(10000); !(convert = child_running(p.pid, im)) && now_ms() < deadline;)
         sleep_ms(10);
     if (!convert) {
         kill(p.pid, SIGKILL);
@@ -729,12 +729,13 @@ static void clone_and_kill(const char *src, const char *clone, int launched)
                    (const char *const[]){"git", "clone", "-q", tplarg, file_url(src), clone, NULL});
 
     char *pidtext = NULL;
-    for (long deadline = now_ms() + 20000; !(pidtext = slurp(pidfile));) {
+    long limit = tg_limit_ms(20000);
+    for (long deadline = now_ms() + limit; !(pidtext = slurp(pidfile));) {
         if (ended(&p) || now_ms() > deadline) {
             kill(p.pid, SIGKILL);
             proc_finish(&p);
-            cr_assert_fail("the post-checkout hook did not run within 20 s; git %s; err: %s", describe(r.status),
-                           r.err);
+            cr_assert_fail("the post-checkout hook did not run within %ld ms; git %s; err: %s", limit,
+                           describe(r.status), r.err);
         }
         sleep_ms(10);
     }
@@ -850,7 +851,7 @@ static void kill_agent(struct agent *a, const char *bin)
     cr_expect(exited_with(r.status, 0), "ssh-agent -k should exit 0, it %s; err: %s", describe(r.status), r.err);
     wait_dead(a->pid, "the agent after ssh-agent -k");
     agent_pid = 0;
-    long deadline = now_ms() + 5000;
+    long deadline = now_ms() + tg_limit_ms(5000);
     while (exists(a->dir) && now_ms() < deadline)
         sleep_ms(10);
     cr_expect_not(exists(a->dir), "after ssh-agent -k the agent's directory %s should be gone", a->dir);

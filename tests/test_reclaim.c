@@ -12,8 +12,8 @@
 
 #include "harness.h"
 
-/* (Until the harness scales its limits with the machine.) */
-__attribute__((weak)) long tg_limit_ms(long base_ms) { return base_ms; }
+
+
 
 static struct fx f;
 static struct run r;

@@ -40,7 +40,10 @@
 #define NFOREIGN 8
 #define NFDIR 2
 #define MAXSEQ 100000
-#define ROUND_LIMIT_MS 10000 /* a round that takes longer is a deadlock */
+/* A round is a deadlock when its processes make no progress (output, CPU time, processes starting
+ * or ending) for tg_limit_ms(ROUND_LIMIT_MS), the limit scaled to the machine and the
+ * instrumentation; one that is still busy at 10 times that is called stuck all the same. */
+#define ROUND_LIMIT_MS 10000
 #define MAX_FAILED 3         /* rounds reported before giving up */
 
 static struct fx f;
@@ -149,8 +152,9 @@ static void orphan(struct verdict *v, const char *where, const char *name, int d
 /* ---- the processes of a round ----------------------------------------------------------------- */
 
 /* Reads both pipes until LINE has arrived on stdout (LINE non-NULL) or both are at EOF (every
- * process holding them is gone), or until DEADLINE.  Returns 1 when done in time. */
-static int drain(struct proc *p, const char *line, long deadline)
+ * process holding them is gone), or until the watch W expires (*HOW says how).  Returns 1 when
+ * done in time. */
+static int drain(struct proc *p, const char *line, struct tg_watch *w, int *how)
 {
     size_t ll = line ? strlen(line) : 0;
     for (;;) {
@@ -160,11 +164,10 @@ static int drain(struct proc *p, const char *line, long deadline)
                     return 1;
         if (p->outfd < 0 && p->errfd < 0)
             return line == NULL;
-        long left = deadline - now_ms();
-        if (left <= 0)
+        if ((*how = tg_watch_expired(w, p->outlen + p->errlen)))
             return 0;
         struct pollfd pf[2] = {{p->outfd, POLLIN, 0}, {p->errfd, POLLIN, 0}};
-        if (poll(pf, 2, left > 100 ? 100 : (int)left) <= 0)
+        if (poll(pf, 2, 100) <= 0)
             continue;
         for (int i = 0; i < 2; i++) {
             int *fd = i ? &p->errfd : &p->outfd;
@@ -318,12 +321,97 @@ static void describe_threads(struct verdict *v, pid_t pid)
     }
 }
 
-/* Names every process still there (what it runs, where it waits), then kills them all and
- * collects them. */
+/* gdb's path when it is installed (in PATH), else NULL. */
+static const char *gdb_path(void)
+{
+    static char found[4200];
+    static int looked;
+    if (!looked) {
+        looked = 1;
+        const char *path = getenv("PATH");
+        char dirs[4096];
+        snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/bin:/bin");
+        for (char *save, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            snprintf(found, sizeof found, "%s/gdb", d);
+            if (access(found, X_OK) == 0)
+                return found;
+        }
+        found[0] = '\0';
+    }
+    return found[0] ? found : NULL;
+}
+
+/* The stacks of every thread of PID, taken by gdb (when installed) while the process is still
+ * stuck, written to this test's stderr (the test log) between two marker lines.  Bounded: gdb that
+ * has not finished within LIMIT_MS is killed.  Returns 1 when stacks were written. */
+static int gdb_stacks(pid_t pid, const char *who, long limit_ms)
+{
+    const char *gdb = gdb_path();
+    if (!gdb)
+        return 0;
+    char out[700], pidarg[32];
+    snprintf(out, sizeof out, "%s/gdb-%d.txt", f.base, (int)pid);
+    snprintf(pidarg, sizeof pidarg, "%d", (int)pid);
+    fflush(NULL);
+    pid_t g = fork();
+    if (g < 0)
+        return 0;
+    if (g == 0) {
+        setpgid(0, 0);
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || null < 0)
+            _exit(127);
+        dup2(null, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(gdb, "gdb", "-nx", "-batch", "-p", pidarg, "-ex", "set pagination off", "-ex", "set width 0",
+              "-ex", "thread apply all bt", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(g, g);
+    long end = now_ms() + limit_ms;
+    int st = 0, done = 0;
+    while (!(done = waitpid(g, &st, WNOHANG) == g) && now_ms() < end)
+        usleep(20000);
+    if (!done) {
+        kill(-g, SIGKILL);
+        kill(g, SIGKILL);
+        waitpid(g, &st, 0);
+    }
+    char *text = slurp(out); /* the first 64 KiB */
+    unlink(out);
+    /* The frames and thread headers only: gdb's chatter about symbols and threads is dropped. */
+    fprintf(stderr, "---- stacks of pid %d (%s) by gdb%s ----\n", (int)pid, who, done ? "" : ", which was killed unfinished");
+    int frames = 0;
+    for (int pass = 0; pass < 2 && !frames; pass++) {
+        int lines = 0;
+        for (char *l = text, *nl; l && *l && lines < 60; l = nl ? nl + 1 : NULL) {
+            nl = strchr(l, '\n');
+            int len = nl ? (int)(nl - l) : (int)strlen(l);
+            if (pass == 1) /* no stack at all: what gdb said instead */
+                fprintf(stderr, "%.*s\n", len, l), lines++;
+            else if (!strncmp(l, "Thread ", 7) || l[0] == '#')
+                fprintf(stderr, "%.*s\n", len, l), frames++;
+        }
+    }
+    fprintf(stderr, "---- end of stacks of pid %d ----\n", (int)pid);
+    free(text);
+    return 1;
+}
+
+/* Names every process still there (what it runs, where it waits), takes the stacks of those not
+ * already ended (gdb, when installed), then kills them all and collects them. */
 static void name_and_kill_stuck(struct verdict *v, pid_t victim)
 {
     pid_t all[256];
     int n = descendants(all, 256);
+    int stacks = 0;
+    for (int i = 0; i < n && stacks < 4; i++)
+        if (!pid_dead(all[i]))
+            stacks += gdb_stacks(all[i], all[i] == victim ? "the victim" : "a process of its tree", tg_limit_ms(30000));
+    if (stacks)
+        note(v, "stacks of %d of its processes by gdb in the test's log; ", stacks);
     for (int i = 0; i < n; i++) {
         char path[64], cmd[600] = "", wchan[64], stat[300];
         snprintf(path, sizeof path, "/proc/%d/cmdline", (int)all[i]);
@@ -343,23 +431,33 @@ static void name_and_kill_stuck(struct verdict *v, pid_t victim)
         describe_threads(v, all[i]);
         note(v, "; ");
     }
+    /* Afresh: with gdb's time gone by, a pid listed above may have ended and been given to another
+     * process since.  Every process below this one is the round's (a subreaper). */
+    n = descendants(all, 256);
     for (int i = 0; i < n; i++)
         kill(all[i], SIGKILL);
     for (int i = 0; i < n; i++)
         waitpid(all[i], NULL, 0);
 }
 
-/* Waits for the victim (bounded); 0 when it did not go in time. */
-static int reap_victim(pid_t pid, int *status, long deadline)
+/* Waits for the victim until the watch W expires (*HOW says how); 0 when it did not go in time. */
+static int reap_victim(pid_t pid, int *status, struct tg_watch *w, int *how)
 {
     for (;;) {
-        pid_t w = waitpid(pid, status, WNOHANG);
-        if (w == pid)
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got == pid)
             return 1;
-        if (w < 0 || now_ms() > deadline)
+        if (got < 0 || (*how = tg_watch_expired(w, 0)))
             return 0;
         usleep(2000);
     }
+}
+
+/* The verdict on a wait that expired: no progress is a deadlock; progress to the end of the
+ * longest wait allowed is a round that does not end (a livelock, or a machine far too slow). */
+static void note_stuck(struct verdict *v, const char *what, const struct tg_watch *w, int how)
+{
+    note(v, "%s: %s %s; ", how == TG_WATCH_CAP ? "NO END" : "DEADLOCK", what, tg_watch_why(w, how));
 }
 
 /* Children the victim left to this process, gone by now (their pipes are closed). */
@@ -667,6 +765,19 @@ static void start_victim(struct proc *p, struct run *r, const char *const argv[]
         sigaction(sigs[k] ? sigs[k] : SIGRTMIN + 2, &old[k], NULL);
 }
 
+/* Until the victim and every process holding its output are gone (1), or until the watch W
+ * expires: then the verdict is noted, the stuck processes named and killed (0). */
+static int wait_round_end(struct proc *p, int *status, struct tg_watch *w, struct verdict *v)
+{
+    int how = 0;
+    if (drain(p, NULL, w, &how) && reap_victim(p->pid, status, w, &how))
+        return 1;
+    note_stuck(v, "not over,", w, how);
+    name_and_kill_stuck(v, p->pid);
+    close_pipes(p);
+    return 0;
+}
+
 /* One round; returns 0 when everything held, -1 when not.  STOPPED: the signal is sent while the victim is stopped (SIGSTOP),
  * and delivered when it continues. */
 static int one_round(int i, unsigned long long seed, int stopped)
@@ -683,15 +794,17 @@ static int one_round(int i, unsigned long long seed, int stopped)
     snprintf(nt, sizeof nt, "%d", NTHREADS);
     snprintf(sd, sizeof sd, "%llu", seed);
     fresh_dirs();
-    long start = now_ms(), deadline = start + ROUND_LIMIT_MS;
+    long start = now_ms();
+    struct tg_watch w;
+    tg_watch_start(&w, ROUND_LIMIT_MS);
     start_victim(&p, &r, (const char *const[]){torture_path(), nt, f.root, f.out, foreign, sd, NULL});
-    int status = 0, deadlock = 0;
-    if (!drain(&p, "ready", deadline)) {
+    int status = 0, deadlock = 0, how = 0;
+    if (!drain(&p, "ready", &w, &how)) {
         v.wrong++;
-        if (p.outfd < 0 && p.errfd < 0 && reap_victim(p.pid, &status, deadline)) {
+        if (p.outfd < 0 && p.errfd < 0 && reap_victim(p.pid, &status, &w, &how)) {
             note(&v, "the victim ended before \"ready\": %s; ", describe(status));
         } else {
-            note(&v, "DEADLOCK: no \"ready\" within %d ms; ", ROUND_LIMIT_MS);
+            note_stuck(&v, "no \"ready\",", &w, how);
             deadlock = 1;
             name_and_kill_stuck(&v, p.pid);
             close_pipes(&p);
@@ -708,12 +821,9 @@ static int one_round(int i, unsigned long long seed, int stopped)
             kill(p.pid, sig);
         }
         /* Until the victim and every process holding its output are gone. */
-        if (!drain(&p, NULL, deadline) || !reap_victim(p.pid, &status, deadline)) {
+        if (!wait_round_end(&p, &status, &w, &v)) {
             v.wrong++;
-            note(&v, "DEADLOCK: not over %d ms after the start; ", ROUND_LIMIT_MS);
             deadlock = 1;
-            name_and_kill_stuck(&v, p.pid);
-            close_pipes(&p);
         } else if (!killed_by(status, sig)) {
             v.wrong++;
             note(&v, "STATUS: %s, not killed by signal %d; ", describe(status), sig);
@@ -766,19 +876,46 @@ Test(torture, signal_while_stopped)
     rounds(n > 0 ? n : 1, base_seed() + 1000000, 1);
 }
 
+/* The deadlock verdict itself, on a victim that really hangs: stopped for good once it is under
+ * way (its children run on to their end).  The round's wait must call it a deadlock, with the
+ * stacks where gdb is installed, and only after a whole window without progress. */
+Test(torture, deadlock_verdict_on_a_stopped_victim)
+{
+    static struct run r;
+    struct proc p;
+    struct verdict v;
+    struct tg_watch w;
+    memset(&v, 0, sizeof v);
+    fresh_dirs();
+    tg_watch_start(&w, ROUND_LIMIT_MS);
+    start_victim(&p, &r, (const char *const[]){torture_path(), "4", f.root, f.out, foreign, "1", NULL});
+    int how = 0, status = 0;
+    cr_assert(drain(&p, "ready", &w, &how), "the victim did not get ready: %s", r.err);
+    cr_assert(kill(p.pid, SIGSTOP) == 0);
+    long stopped = now_ms();
+    tg_watch_start(&w, 1000); /* a short window: the victim will not move again */
+    int over = wait_round_end(&p, &status, &w, &v);
+    long took = now_ms() - stopped;
+    reap_adopted();
+    cr_expect(!over, "the round of a stopped victim ended: %s", describe(status));
+    cr_expect(strstr(v.msg, "DEADLOCK: not over, no progress") != NULL, "the verdict: %s", v.msg);
+    cr_expect(took >= w.window, "called stuck %ld ms after the stop, before a whole window (%ld ms) without progress",
+              took, w.window);
+    cr_expect(pid_dead(p.pid), "the stuck victim was not killed");
+    cr_log_info("the verdict, %ld ms after the stop: %s", took, v.msg);
+}
+
 /* ---- what the rounds found, each on its own ------------------------------------------------ */
 
 /* Runs ARGV to its end (bounded) and returns its status; a round-like verdict on what is left. */
 static int run_bounded(const char *const argv[], struct run *r, struct verdict *v)
 {
     struct proc p;
+    struct tg_watch w;
     int status = -1;
+    tg_watch_start(&w, ROUND_LIMIT_MS);
     start_victim(&p, r, argv);
-    if (!drain(&p, NULL, now_ms() + ROUND_LIMIT_MS) || !reap_victim(p.pid, &status, now_ms() + ROUND_LIMIT_MS)) {
-        note(v, "DEADLOCK: not over in %d ms; ", ROUND_LIMIT_MS);
-        name_and_kill_stuck(v, p.pid);
-        close_pipes(&p);
-    }
+    wait_round_end(&p, &status, &w, v);
     reap_adopted();
     return status;
 }
