@@ -753,16 +753,21 @@ static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, S
 /* Starts ARGV under the shim with the default action for every signal the rounds send: an ignored
  * signal stays ignored under the shim, and a test started as a background job of a shell without
  * job control inherits SIGINT and SIGQUIT ignored. */
-static void start_victim(struct proc *p, struct run *r, const char *const argv[])
+static void start_victim_env(struct proc *p, struct run *r, const char *const argv[], const char *const env[])
 {
     struct sigaction dfl, old[NSIGS];
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     for (size_t k = 0; k < NSIGS; k++)
         sigaction(sigs[k] ? sigs[k] : SIGRTMIN + 2, &dfl, &old[k]);
-    proc_start(p, &f, 1, NULL, NULL, r, argv);
+    proc_start(p, &f, 1, NULL, env, r, argv);
     for (size_t k = 0; k < NSIGS; k++)
         sigaction(sigs[k] ? sigs[k] : SIGRTMIN + 2, &old[k], NULL);
+}
+
+static void start_victim(struct proc *p, struct run *r, const char *const argv[])
+{
+    start_victim_env(p, r, argv, NULL);
 }
 
 /* Until the victim and every process holding its output are gone (1), or until the watch W
@@ -778,10 +783,20 @@ static int wait_round_end(struct proc *p, int *status, struct tg_watch *w, struc
     return 0;
 }
 
-/* One round; returns 0 when everything held, -1 when not.  STOPPED: the signal is sent while the victim is stopped (SIGSTOP),
- * and delivered when it continues. */
-static int one_round(int i, unsigned long long seed, int stopped)
+/* How a round goes beyond its seed. */
+enum {
+    ROUND_STOPPED = 1, /* the signal is sent while the victim is stopped (SIGSTOP), delivered when it continues */
+    ROUND_RECLAIM = 2, /* under TMPGUARD_MAX_AGE, and long enough for sweeps to run among the threads' work */
+};
+
+/* A sweep runs at the first create and then at most once a second (shim/reclaim.c): a reclaiming
+ * round lets the threads work this much longer, so that two or three sweeps fall among them. */
+#define RECLAIM_ROUND_US 2200000
+
+/* One round; returns 0 when everything held, -1 when not. */
+static int one_round(int i, unsigned long long seed, int how_round)
 {
+    int stopped = how_round & ROUND_STOPPED, reclaim = how_round & ROUND_RECLAIM;
     static struct run r;
     struct proc p;
     struct verdict v;
@@ -791,13 +806,18 @@ static int one_round(int i, unsigned long long seed, int stopped)
     /* 0-30 ms after every thread is under way: anywhere in a create, a removal, a rename, a fork,
      * an exec, the registry's growth. */
     unsigned delay = (unsigned)((seed * 0x9e3779b97f4a7c15ull) >> 40) % 30001;
+    if (reclaim)
+        delay += RECLAIM_ROUND_US;
+    /* 1 ms: whatever a thread has closed and not touched since is idle at the next sweep. */
+    static const char *const reclaim_env[] = {"TMPGUARD_MAX_AGE=1ms", NULL};
     snprintf(nt, sizeof nt, "%d", NTHREADS);
     snprintf(sd, sizeof sd, "%llu", seed);
     fresh_dirs();
     long start = now_ms();
     struct tg_watch w;
     tg_watch_start(&w, ROUND_LIMIT_MS);
-    start_victim(&p, &r, (const char *const[]){torture_path(), nt, f.root, f.out, foreign, sd, NULL});
+    start_victim_env(&p, &r, (const char *const[]){torture_path(), nt, f.root, f.out, foreign, sd, NULL},
+                     reclaim ? reclaim_env : NULL);
     int status = 0, deadlock = 0, how = 0;
     if (!drain(&p, "ready", &w, &how)) {
         v.wrong++;
@@ -842,21 +862,23 @@ static int one_round(int i, unsigned long long seed, int stopped)
         note(&v, "(what is on disk is not checked after a deadlock)");
     }
     if (v.orphans || v.wrong) {
-        cr_log_error("round %d (seed %llu, signal %d, %u us after ready%s, %ld ms): %d orphans, %d wrong: %s", i,
-                     seed, sig, delay, stopped ? ", stopped" : "", now_ms() - start, v.orphans, v.wrong, v.msg);
-        cr_expect_fail("round %d (seed %llu, signal %d%s): %d orphans, %d wrong", i, seed, sig,
-                       stopped ? ", stopped" : "", v.orphans, v.wrong);
+        cr_log_error("round %d (seed %llu, signal %d, %u us after ready%s%s, %ld ms): %d orphans, %d wrong: %s", i,
+                     seed, sig, delay, stopped ? ", stopped" : "", reclaim ? ", reclaiming" : "",
+                     now_ms() - start, v.orphans, v.wrong, v.msg);
+        cr_expect_fail("round %d (seed %llu, signal %d%s%s): %d orphans, %d wrong", i, seed, sig,
+                       stopped ? ", stopped" : "", reclaim ? ", reclaiming" : "", v.orphans, v.wrong);
         return -1;
     }
     return 0;
 }
 
-static void rounds(int n, unsigned long long seed, int stopped)
+static void rounds(int n, unsigned long long seed, int how_round)
 {
+    int stopped = how_round & ROUND_STOPPED;
     int failed = 0, i;
     long t0 = now_ms();
     for (i = 0; i < n && failed < MAX_FAILED; i++)
-        failed += one_round(i, seed + (unsigned long long)i, stopped) < 0;
+        failed += one_round(i, seed + (unsigned long long)i, how_round) < 0;
     long ms = now_ms() - t0;
     fprintf(stderr, "torture%s: %d rounds from seed %llu in %ld ms (%ld ms a round), %d failed%s\n",
             stopped ? " (stopped)" : "", i, seed, ms, i ? ms / i : 0, failed, i < n ? ", then gave up" : "");
@@ -873,7 +895,16 @@ Test(torture, signal_from_outside)
 Test(torture, signal_while_stopped)
 {
     int n = rounds_wanted() / 8;
-    rounds(n > 0 ? n : 1, base_seed() + 1000000, 1);
+    rounds(n > 0 ? n : 1, base_seed() + 1000000, ROUND_STOPPED);
+}
+
+/* Sweeps in the mix: TMPGUARD_MAX_AGE=1ms and rounds long enough for two or three sweeps among
+ * the threads' creates, renames, forks and execs, then the signal.  A file a thread holds open or
+ * is about to rename must never be taken; nothing may be left. */
+Test(torture, signal_while_reclaiming)
+{
+    int n = rounds_wanted() / 25;
+    rounds(n > 2 ? n : 3, base_seed() + 2000000, ROUND_RECLAIM);
 }
 
 /* The deadlock verdict itself, on a victim that really hangs: stopped for good once it is under
