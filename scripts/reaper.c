@@ -1,6 +1,7 @@
 /* The reaper: what processes that are gone left in their records.  Each record is reaped with the
  * rights of its own user (root forks and becomes that user first), a large one by two threads. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -107,7 +108,8 @@ static enum tg_reap_result reap_split(int dfd, const char *name, const struct tg
                                       char *buf, size_t bufsz)
 {
     struct stat st;
-    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_size < (off_t)SPLIT_FROM)
+    /* (One report is written by one thread.) */
+    if (o->leaks || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_size < (off_t)SPLIT_FROM)
         return tg_reap_record(dfd, name, o, r, buf, bufsz);
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     struct tally shared = *(struct tally *)o->arg;
@@ -146,6 +148,24 @@ static enum tg_reap_result reap_split(int dfd, const char *name, const struct tg
         return TG_REAP_DONE;
     }
     return res == TG_REAP_DONE ? TG_REAP_KEPT : res;
+}
+
+/* The leak report of the records reaped (TMPGUARD_REPORT, --report): its file opened once, before
+ * root takes on a record's user, so that every record lands in the operator's report. */
+static struct tg_report leaks = {.given_fd = -1};
+static struct tg_report *leak_report(void)
+{
+    if (tg_cfg.report == TG_REPORT_OFF)
+        return NULL;
+    if (tg_cfg.report == TG_REPORT_FILE && leaks.given_fd < 0) {
+        leaks.given_fd = open(tg_cfg.report_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        if (leaks.given_fd < 0) {
+            fprintf(stderr, "tmpguard: cannot open the report %s: %s\n", tg_cfg.report_path, strerror(errno));
+            tg_cfg.report = TG_REPORT_OFF;
+            return NULL;
+        }
+    }
+    return &leaks;
 }
 
 static void count(struct totals *t, enum tg_reap_result res)
@@ -231,7 +251,8 @@ static void reap_one(const struct tool *t, int dfd, const char *name, struct tot
                          1000000000LL,
     };
     struct tally k = {t->say, sum, NULL};
-    struct tg_reap_opts opts = {.dry = t->dry_run, .ending = NULL, .guard = &guard, .report = report, .arg = &k};
+    struct tg_reap_opts opts = {.dry = t->dry_run, .ending = NULL, .guard = &guard, .report = report, .arg = &k,
+                                .leaks = leak_report()};
     if (getuid() == 0 && h.uid != 0) {
         reap_as_user(t, h.uid, dfd, name, &opts, sum);
         return;

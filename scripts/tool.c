@@ -49,11 +49,13 @@ static const struct opt run_opts[] = {
     {"--max-age", "DURATION", "TMPGUARD_MAX_AGE", NULL, "reclaim idle scratch files while COMMAND runs (90s, 10m, 2h, 1d)"},
     {"--max-files", "N", "TMPGUARD_MAX_FILES", NULL, "reclaim the oldest idle ones beyond N files a process holds"},
     {"--max-bytes", "SIZE", "TMPGUARD_MAX_BYTES", NULL, "the same beyond SIZE (500M, 2G) a process holds"},
+    {"--report", "stderr|FILE", "TMPGUARD_REPORT", NULL, "report each leak with its call site: LSan-style, or JSON lines"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 static const struct opt reap_opts[] = {
     {"--dry-run", NULL, NULL, NULL, "say what would be removed, remove nothing"},
     {"--state-dir", "DIR", NULL, NULL, "the state directory to reap"},
+    {"--report", "stderr|FILE", NULL, NULL, "report each leak reaped with its call site (as the library does)"},
     {"--supervisor", "PID:START", NULL, NULL, NULL}, /* the launcher's own tree only */
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -166,6 +168,8 @@ static void seen_reap(const struct opt *o, const char *value, void *arg)
         t->dry_run = 1;
     } else if (!strcmp(o->name, "--state-dir")) {
         t->state_dir = value;
+    } else if (!strcmp(o->name, "--report")) {
+        setenv("TMPGUARD_REPORT", value, 1); /* read with the rest of the configuration */
     } else {
         unsigned long long s;
         int p;

@@ -16,14 +16,14 @@ static char roots_buf[TG_MAX_ROOTS * 256 + TG_PATH_MAX];
  * getenv scan each: this runs in every process that loads the library. */
 enum var {
     V_MODE, V_OUTPUTS, V_LOG, V_LOG_FILE, V_ROOTS, V_STATE_DIR, V_SUPERVISOR, V_HANDOFF, V_MAX_AGE, V_MAX_FILES,
-    V_MAX_BYTES, V_ADOPT, V_HEIR, V_TMPDIR, V_XDG, NVARS
+    V_MAX_BYTES, V_REPORT, V_ADOPT, V_HEIR, V_TMPDIR, V_XDG, NVARS
 };
 /* Those of the shim first, all starting with "TMPGUARD_" (9 bytes).  (The shim's own notes are a
  * name and "=" joined on purpose: NOLINT.) */
-static const char *const var_names[NVARS] = {
+static const char var_names[NVARS][24] = {
     "TMPGUARD_MODE=", "TMPGUARD_OUTPUTS=", "TMPGUARD_LOG=", "TMPGUARD_LOG_FILE=", "TMPGUARD_ROOTS=",
     "TMPGUARD_STATE_DIR=", "TMPGUARD_SUPERVISOR=", "TMPGUARD_HANDOFF=", "TMPGUARD_MAX_AGE=",
-    "TMPGUARD_MAX_FILES=", "TMPGUARD_MAX_BYTES=",
+    "TMPGUARD_MAX_FILES=", "TMPGUARD_MAX_BYTES=", "TMPGUARD_REPORT=",
     TG_ADOPT_VAR "=", // NOLINT(bugprone-suspicious-missing-comma)
     TG_HEIR_VAR "=",  // NOLINT(bugprone-suspicious-missing-comma)
     "TMPDIR=", "XDG_RUNTIME_DIR=",
@@ -85,7 +85,10 @@ static void bad(const char *var, const char *value, const char *accepted)
     tg_say(var, "=", value, ": not understood; accepted: ", accepted, "; using the default");
 }
 
-static int pick(enum var v, const char *name, const char *accepted, const char *const names[], int n, int dflt)
+/* (The tables of names here are arrays of characters: a table of pointers costs the dynamic linker a
+ * relocation per entry in every process that loads the library.) */
+#define NAME_LEN 24
+static int pick(enum var v, const char *name, const char *accepted, const char names[][NAME_LEN], int n, int dflt)
 {
     const char *s = vars[v];
     if (!s)
@@ -264,10 +267,11 @@ void tg_config_load_paths(void)
 
 void tg_config_load(const char *argv0)
 {
-    static const char *const levels[] = {"off", "warn", "info", "debug"};
-    static const char *const modes[] = {"clean", "audit", "off"};
-    static const char *const outputs[] = {"on-failure", "always", "never"};
+    static const char levels[][NAME_LEN] = {"off", "warn", "info", "debug"};
+    static const char modes[][NAME_LEN] = {"clean", "audit", "off"};
+    static const char outputs[][NAME_LEN] = {"on-failure", "always", "never"};
     read_environment();
+    tg_cfg.argv0 = argv0;
     const char *lf = vars[V_LOG_FILE];
     tg_log_setup(TG_LOG_OFF, lf && lf[0] ? lf : NULL); /* the file first: what follows may warn */
     tg_log_setup((enum tg_level)pick(V_LOG, "TMPGUARD_LOG", "off, warn, info or debug", levels, 4, TG_LOG_OFF),
@@ -302,6 +306,18 @@ void tg_config_load(const char *argv0)
         bad("TMPGUARD_MAX_FILES", vars[V_MAX_FILES], "a number of files above 0 (no limit)");
     if (vars[V_MAX_BYTES] && !(tg_cfg.max_bytes = tg_parse_size(vars[V_MAX_BYTES])))
         bad("TMPGUARD_MAX_BYTES", vars[V_MAX_BYTES], "a size such as 500M or 2G (no limit)");
+    /* Leak reports: off unless asked.  A relative path would land wherever the process happens to
+     * be when it reports. */
+    tg_cfg.report = TG_REPORT_OFF;
+    const char *rep = vars[V_REPORT];
+    if (rep && strcmp(rep, "stderr") == 0) {
+        tg_cfg.report = TG_REPORT_STDERR;
+    } else if (rep && rep[0] == '/' && strlen(rep) < sizeof tg_cfg.report_path) {
+        tg_cfg.report = TG_REPORT_FILE;
+        memcpy(tg_cfg.report_path, rep, strlen(rep) + 1);
+    } else if (rep && rep[0]) {
+        bad("TMPGUARD_REPORT", rep, "stderr, or an absolute path of a file to append JSON lines to (no reports)");
+    }
     /* The shim's own notes across exec (lifecycle.c, heirs.c): numbers, or they are ignored. */
     unsigned long long n[4];
     tg_cfg.adopt_pid = vars[V_ADOPT] && numbers(vars[V_ADOPT], n, 1) ? (int)n[0] : 0;

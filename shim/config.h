@@ -28,6 +28,10 @@ struct tg_config {
     unsigned long long max_age_ms;        /* TMPGUARD_MAX_AGE */
     unsigned long long max_files;         /* TMPGUARD_MAX_FILES */
     unsigned long long max_bytes;         /* TMPGUARD_MAX_BYTES */
+    /* Leak reports (report.c): TMPGUARD_REPORT=stderr or an absolute file. */
+    enum tg_report_to { TG_REPORT_OFF, TG_REPORT_STDERR, TG_REPORT_FILE } report;
+    char report_path[TG_PATH_MAX];
+    const char *argv0;                    /* the program as started (argv[0]), or NULL */
     int adopt_pid;                        /* TG_ADOPT_VAR: this process's previous image had a record */
     struct tg_heir_note {                 /* TG_HEIR_VAR: its previous image may have been an heir */
         int self;                         /* the process it was written for (0: none) */

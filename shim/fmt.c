@@ -68,17 +68,39 @@ void tg_buf_hex(struct tg_buf *b, unsigned long long v)
         tg_buf_mem(b, &tmp[--n], 1);
 }
 
-void tg_buf_json(struct tg_buf *b, const char *s)
+/* The length of the valid UTF-8 sequence at S (N bytes left), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
+    if (s[0] >= 0xf5 || len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    /* Overlong forms, surrogates and code points beyond U+10FFFF are not UTF-8. */
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) ||
+        (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return len;
+}
+
+void tg_buf_json(struct tg_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *c = (const unsigned char *)s, *end = c + n;
+    while (c < end) {
+        size_t u = *c < 0x80 ? 1 : utf8_len(c, (size_t)(end - c));
         if (*c == '"' || *c == '\\') {
             char esc[2] = {'\\', (char)*c};
             tg_buf_mem(b, esc, 2);
-        } else if (*c < 0x20 || *c == 0x7f) {
-            char esc[6] = {'\\', 'u', '0', '0', "0123456789abcdef"[*c >> 4], "0123456789abcdef"[*c & 15]};
+        } else if (*c < 0x20 || *c == 0x7f || u == 0) {
+            /* A control byte, or a byte that is not UTF-8 (a path is bytes): as the code point of
+             * the same value, so that the line still parses. */
+            char esc[6] = {'\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15]};
             tg_buf_mem(b, esc, 6);
         } else {
-            tg_buf_mem(b, (const char *)c, 1);
+            tg_buf_mem(b, (const char *)c, u);
         }
+        c += u ? u : 1;
     }
 }

@@ -29,7 +29,8 @@ void tg_buf_str(struct tg_buf *b, const char *s);
 void tg_buf_u64(struct tg_buf *b, unsigned long long v);
 void tg_buf_i64(struct tg_buf *b, long long v);
 void tg_buf_hex(struct tg_buf *b, unsigned long long v); /* "0x..." */
-/* S as the inside of a JSON string: quotes, backslashes and control bytes escaped. */
-void tg_buf_json(struct tg_buf *b, const char *s);
+/* S (N bytes) as the inside of a JSON string: quotes, backslashes and control bytes escaped, and a
+ * byte that is not part of valid UTF-8 written as \u00XX (so every line parses). */
+void tg_buf_json(struct tg_buf *b, const char *s, size_t n);
 
 #endif

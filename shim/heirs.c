@@ -295,7 +295,9 @@ static void pass_on(struct tg_rec_header *h)
 }
 
 /* Records left by processes that named this one as their heir (a daemon's parent, mktemp for its
- * shell): this process's end is theirs too. */
+ * shell): this process's end is theirs too.  Their leaks are reported as reaped, under their own
+ * pid and program. */
+static struct tg_report inherit_report;
 static void take_over(void)
 {
     struct tg_proc_id me = {.pid = tg_getpid(), .gen = 0, .start_ticks = 0};
@@ -309,7 +311,8 @@ static void take_over(void)
     char dents[2048], buf[8192];
     struct tg_rec_reader r;
     struct tg_reap_opts opts = {.dry = tg_cfg.mode == TG_MODE_AUDIT, .ending = &me, .guard = NULL,
-                                .report = NULL, .arg = NULL, .keep = child_may_use};
+                                .report = NULL, .arg = NULL, .keep = child_may_use,
+                                .leaks = tg_cfg.report != TG_REPORT_OFF ? &inherit_report : NULL};
     long n;
     while ((n = tg_getdents64(dfd, dents, sizeof dents)) > 0) {
         for (long off = 0; off < n;) {

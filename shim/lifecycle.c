@@ -17,7 +17,9 @@
 #include "proc.h"
 #include "record.h"
 #include "registry.h"
+#include "report.h"
 #include "signals.h"
+#include "site.h"
 #include "sweep.h"
 #include "sys.h"
 
@@ -78,9 +80,17 @@ static void own_put_back(void *self, struct tg_rec_entry *e)
     tg_reg_unclaim(e);
 }
 
+/* The leak report of the end (report.h); one end per process. */
+static struct tg_report end_report;
+
 static void own_report(void *self, const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes)
 {
-    (void)self, (void)bytes;
+    (void)self;
+    if (o == TG_REMOVED)
+        tg_reg_count_reclaimed(bytes);
+    /* (In audit mode, an entry a sweep has reported already is not reported twice.) */
+    if (o == TG_REMOVED || (o == TG_WOULD && !(e->flags & TG_E_AUDITED)))
+        tg_report_leak(&end_report, e, bytes, o == TG_REMOVED, tg_reg_site_at(tg_rec_entry_site(e)));
     if (o == TG_WOULD)
         tg_say("audit: would remove ", e->path);
     else if (o == TG_REMOVED)
@@ -110,7 +120,9 @@ static int for_heirs(const struct own *o)
  * children. */
 static int remove_owned(struct own *o)
 {
-    struct tg_sweep_src src = {own_rewind, own_next, own_take, own_put_back, own_report, own_find, o};
+    /* With reports on, each file is looked at on its own: a report gives its size. */
+    struct tg_sweep_src src = {own_rewind, own_next, own_take, own_put_back, own_report,
+                               tg_cfg.report == TG_REPORT_OFF ? own_find : NULL, o};
     struct tg_sweep_opts so = {.dry = tg_cfg.mode == TG_MODE_AUDIT, .guard = NULL, .phase = TG_SWEEP_ALL,
                                .stride = 0, .offset = 0, .report_kept_dirs = 0};
     tg_sweep(&src, &so);
@@ -135,6 +147,10 @@ void tg_end(enum tg_end_how how, int code)
     if (tg_reg_pid && tg_getpid() == tg_reg_pid) {
         struct own o = {.failed = how == TG_END_SIGNAL || (code & 0xff) != 0, .keep_below = 0, .cursor = 0};
         tg_cs_begin_end();
+        tg_report_begin(&end_report, tg_reg_pid, tg_rec_header()->program,
+                        tg_cfg.mode == TG_MODE_AUDIT ? TG_CAUSE_AUDIT
+                        : how == TG_END_SIGNAL       ? TG_CAUSE_SIGNAL
+                                                     : TG_CAUSE_EXIT);
         o.keep_below = tg_heirs_keep_below();
         if (remove_owned(&o) && tg_rec_is_file() && tg_cfg.mode != TG_MODE_AUDIT) {
             hand_over(&o);
@@ -147,6 +163,9 @@ void tg_end(enum tg_end_how how, int code)
         } else {
             tg_rec_unlink();
         }
+        /* (The record's file may be gone; its mapping is still this process's.) */
+        tg_report_summary(&end_report, tg_rec_header(), 0, 0);
+        tg_report_end(&end_report);
     }
     tg_heirs_inherit();
 }
@@ -251,6 +270,8 @@ static void fork_child(void)
     tg_heirs_fork_child();
     tg_signals_after_fork_child();
     tg_reg_after_fork_child();
+    tg_site_after_fork_child();
+    tg_reclaim_after_fork_child();
 }
 
 void tg_forked(pid_t child) { tg_heirs_forked(child); }
@@ -341,6 +362,7 @@ void tg_load(int argc, char **argv, void (*resolve)(void))
     }
     tg_signals_on_fatal(end_by_signal);
     tg_reclaim_init();
+    tg_site_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     /* Registered before main: runs after every atexit handler the program registers. */
 #ifdef __GLIBC__

@@ -12,6 +12,7 @@
 #include "reclaim.h"
 #include "registry.h"
 #include "signals.h"
+#include "site.h"
 
 /* New creations may be tracked (the mode is not off, not set-user-ID, not a hand-off program whose
  * caller does without the shim).  Written at load only. */
@@ -22,12 +23,20 @@ extern int tg_tracking;
  * before anything could need them from a handler or a fork's child (lazy lookups elsewhere). */
 void tg_load(int argc, char **argv, void (*resolve_eager)(void));
 
-/* A create at ABS (LEN bytes, normalised) that the policy tracks (WHEN), described by ST.  The
- * first one also arms the fatal-signal handlers (tg_track_first). */
+/* A create at ABS (LEN bytes, normalised) by CALL that the policy tracks (WHEN), described by ST.
+ * The first one also arms the fatal-signal handlers (tg_track_first). */
 void tg_track_first(void);
-static inline void tg_track(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, int when)
+struct tg_call {
+    enum tg_api api;
+    void *caller; /* the return address into the program */
+};
+static inline void tg_track(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, int when,
+                            const struct tg_call *call)
 {
-    tg_reg_add(abs, len, st, kind, (enum tg_when)when, tg_heirs_forks());
+    struct tg_made m = {kind, (enum tg_when)when, call->api, tg_heirs_forks(), 0};
+    if (__builtin_expect(tg_site_on, 0))
+        m.site = tg_site_capture(abs, len, call->caller);
+    tg_reg_add(abs, len, st, &m);
     if (__builtin_expect(!atomic_load_explicit(&tg_signals_armed, memory_order_relaxed), 0))
         tg_track_first();
     if (__builtin_expect(tg_reclaim_on, 0))

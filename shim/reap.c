@@ -17,6 +17,8 @@ struct from_file {
     const struct tg_rec_header *h; /* as read when the reap began */
     const int *alive;              /* which of h's heirs live */
     int is_open;
+    unsigned removed;              /* what this reap removed, for the summary */
+    uint64_t bytes;
 };
 
 /* Whether an heir other than opts->ending, still alive, may use entry E. */
@@ -60,7 +62,20 @@ static int file_take(void *self, struct tg_rec_entry *e) { return !kept(self, e)
 
 static void file_report(void *self, const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes)
 {
-    const struct from_file *f = self;
+    struct from_file *f = self;
+    if (f->o->leaks && (o == TG_REMOVED || o == TG_WOULD)) {
+        struct {
+            struct tg_rec_site head;
+            char text[TG_SITE_TEXT_MAX + 1];
+        } site;
+        uint32_t cell = tg_rec_entry_site(e);
+        int known = cell && tg_rr_site(f->r, cell, &site.head, sizeof site) == 0;
+        tg_report_leak(f->o->leaks, e, bytes, o == TG_REMOVED, known ? &site.head : NULL);
+    }
+    if (o == TG_REMOVED) {
+        f->removed++;
+        f->bytes += bytes;
+    }
     if (f->o->report)
         f->o->report(e, o, bytes, f->o->arg);
 }
@@ -97,7 +112,7 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
     if (!(h.flags & TG_REC_ENDED) && tg_proc_alive(&owner))
         return TG_REAP_ALIVE;
 
-    struct from_file f = {dfd, name, o, r, buf, bufsz, &h, alive, 0};
+    struct from_file f = {dfd, name, o, r, buf, bufsz, &h, alive, 0, 0, 0};
     /* The whole record is checked before anything is removed: a record that turns out hostile
      * halfway must not have been half believed.  The same look counts what stays for heirs. */
     struct tg_rec_entry *e;
@@ -116,9 +131,17 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
     struct tg_sweep_src src = {file_rewind, file_next, file_take, NULL, file_report, NULL, &f};
     struct tg_sweep_opts so = {.dry = o->dry, .guard = o->guard, .phase = o->phase, .stride = o->stride,
                                .offset = o->offset, .report_kept_dirs = o->report != NULL};
+    if (o->leaks)
+        tg_report_begin(o->leaks, h.pid, h.program, o->dry ? TG_CAUSE_AUDIT : TG_CAUSE_REAP);
     int rc = tg_sweep(&src, &so);
     if (f.is_open)
         tg_rr_close(r);
+    /* The summary of a process that could not write its own (it did not end through the shim); a
+     * dry run's would come again with the real reap. */
+    if (o->leaks && !o->dry && !(h.flags & TG_REC_ENDED) && rc == 0 && !for_heirs)
+        tg_report_summary(o->leaks, &h, f.removed, f.bytes);
+    if (o->leaks)
+        tg_report_end(o->leaks);
     if (rc < 0)
         return TG_REAP_KEPT;
     /* The record stays only for what living heirs may still use; what was left otherwise is left

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "recread.h"
+#include "report.h"
 #include "sweep.h"
 
 struct tg_reap_opts {
@@ -25,6 +26,9 @@ struct tg_reap_opts {
     /* The ending heir may still need E for a process of its own (a child it forked after E was
      * made): then E stays.  May be NULL. */
     int (*keep)(const struct tg_rec_entry *e, void *arg);
+    /* The leak report of each record reaped (report.h), or NULL: its leaks, with their call sites,
+     * and the summary of a process that did not end through the shim.  Not with STRIDE. */
+    struct tg_report *leaks;
 };
 
 enum tg_reap_result {

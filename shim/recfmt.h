@@ -28,7 +28,9 @@
 #define TG_CHUNK0 (64u * 1024u)
 #define TG_MAX_CHUNKS 24           /* 64 KiB * (2^24 - 1): far more than any process needs */
 
-enum tg_state { TG_FREE = 0, TG_LIVE = 1, TG_CLAIMED = 2, TG_PAD = 3, TG_ROOTS = 4 };
+/* SITE blocks (struct tg_rec_site) hold a call site that entries name (TG_E_SITE); written once,
+ * only while leak reports are on. */
+enum tg_state { TG_FREE = 0, TG_LIVE = 1, TG_CLAIMED = 2, TG_PAD = 3, TG_ROOTS = 4, TG_SITE = 5 };
 
 /* How an entry was created: decides how it is removed. */
 enum tg_kind {
@@ -40,6 +42,15 @@ enum tg_kind {
 
 /* When an entry is removed. */
 enum tg_when { TG_WHEN_ENDS = 1, TG_WHEN_FAILS = 2 };
+
+/* The function that created an entry, for leak reports (names: report.c).  0: not known. */
+enum tg_api {
+    TG_API_UNKNOWN, TG_API_MKSTEMP, TG_API_MKSTEMP64, TG_API_MKOSTEMP, TG_API_MKOSTEMP64,
+    TG_API_MKSTEMPS, TG_API_MKSTEMPS64, TG_API_MKOSTEMPS, TG_API_MKOSTEMPS64, TG_API_MKDTEMP,
+    TG_API_OPEN, TG_API_OPEN64, TG_API_OPENAT, TG_API_OPENAT64, TG_API_CREAT, TG_API_CREAT64,
+    TG_API_FOPEN, TG_API_FOPEN64, TG_API_FREOPEN, TG_API_FREOPEN64, TG_API_MKDIR, TG_API_MKDIRAT,
+    TG_API_COUNT
+};
 
 #define TG_MAX_HEIRS 24
 
@@ -78,10 +89,19 @@ struct tg_rec_header {
     uint32_t nheirs;
     uint32_t reserved0;
     struct tg_proc_id heirs[TG_MAX_HEIRS];
-    uint8_t reserved[56];
+    /* What the process did with what it created, for its leak report's summary (kept across
+     * exec, read by the reaper for a process that could not report itself): only while reports
+     * are on (TG_REC_COUNTED).  Changed under the owner's registry lock, or at its end. */
+    uint32_t n_created;           /* entries tracked */
+    uint32_t n_removed_by_program;/* forgotten because the program removed them */
+    uint32_t n_removed_by_tmpguard;
+    uint32_t reserved1;
+    uint64_t bytes_reclaimed;     /* by tmpguard, in bytes */
+    char program[32];             /* base name of the program (argv[0]), NUL-terminated */
 };
 
-#define TG_REC_ENDED 1u /* the owner ended through the shim; what is LIVE was left for heirs */
+#define TG_REC_ENDED 1u   /* the owner ended through the shim; what is LIVE was left for heirs */
+#define TG_REC_COUNTED 2u /* the summary's counts are kept (leak reports were on): n_created... */
 
 struct tg_rec_entry {
     _Atomic uint32_t state;       /* enum tg_state; published last */
@@ -97,8 +117,8 @@ struct tg_rec_entry {
     uint32_t hash;                /* hash of the last path component (the owner's index) */
     uint32_t link;                /* owner's private chaining (index or free list); ignore */
     uint16_t pathlen;
-    uint8_t flags;                /* TG_E_*: the owner's own marks; ignore */
-    uint8_t reserved;
+    uint8_t flags;                /* TG_E_* */
+    uint8_t api;                  /* enum tg_api: the function that created it */
     _Atomic uint32_t used_s;      /* CLOCK_REALTIME seconds when the owner last opened it by name, or 0 */
     uint32_t size_kb;             /* its size as last seen by the owner's reclaim (KiB, rounded up) */
     char path[];                  /* NUL-terminated absolute path, follows the 64-byte head */
@@ -107,10 +127,46 @@ struct tg_rec_entry {
 _Static_assert(sizeof(struct tg_rec_header) == 512, "record header is eight cells");
 _Static_assert(sizeof(struct tg_rec_entry) == 64, "entry head is one cell");
 
-#define TG_E_AUDITED 1u /* audit mode has reported it as reclaimable already */
+#define TG_E_AUDITED 1u /* audit mode has reported it as reclaimable already (the owner's mark) */
+#define TG_E_SITE 2u    /* a uint32_t after the path (tg_rec_site_off) names the SITE block of its call site */
+#define TG_E_FORGOTTEN 4u /* the program removed it while a sweep held it claimed (the owner's mark) */
 
 /* Cells needed for an entry with a path of LEN bytes. */
 static inline uint32_t tg_rec_cells_for(uint32_t len) { return 1u + (len + 1u + TG_CELL - 1u) / TG_CELL; }
+/* Where, in path[], the site's cell number of an entry with TG_E_SITE lies (4-byte aligned after the
+ * path's NUL), and the cells such an entry needs: usually as many as without (a 20-byte path leaves
+ * 43 bytes of its cell free). */
+static inline uint32_t tg_rec_site_off(uint32_t len) { return (len + 1u + 3u) & ~3u; }
+static inline uint32_t tg_rec_cells_with_site(uint32_t len) { return 1u + (tg_rec_site_off(len) + 4u + TG_CELL - 1u) / TG_CELL; }
+
+/* A call site: where entries were created from, resolved once per distinct site while the process
+ * runs (site.c), so that a report at the end, in a signal handler or by the reaper only copies text.
+ * TEXT follows the head: NFRAMES frames, each "A\tB\tC\n": a native frame is module path, offset in
+ * it ("0x..."), function name or empty; a Python frame is file, line, function.  The first frame is
+ * the site; those after it are its callers. */
+#define TG_SITE_TEXT_MAX 1024u
+#define TG_SITE_PCS 6
+struct tg_rec_site {
+    _Atomic uint32_t state;  /* TG_SITE, published last */
+    uint16_t cells;
+    uint8_t nframes;
+    uint8_t lang;            /* 'n' native frames, 'p' Python frames */
+    int32_t owner;
+    uint32_t textlen;        /* bytes of text, without its NUL */
+    uint64_t pc[TG_SITE_PCS];/* native frames: the addresses as they were in the process */
+    char text[];             /* NUL-terminated */
+};
+_Static_assert(sizeof(struct tg_rec_site) == 64, "site head is one cell");
+
+/* The cell of E's SITE block, or 0 when it names none.  (The path area is read as bytes: a reader's
+ * copy need not be aligned.) */
+static inline uint32_t tg_rec_entry_site(const struct tg_rec_entry *e)
+{
+    uint32_t c = 0;
+    if (e->flags & TG_E_SITE)
+        __builtin_memcpy(&c, e->path + tg_rec_site_off(e->pathlen), sizeof c);
+    return c;
+}
 
 /* Chunk K covers cells [tg_chunk_start(K), tg_chunk_start(K+1)). */
 static inline uint32_t tg_chunk_start(int k)

@@ -37,7 +37,9 @@
 #include "log.h"
 #include "path.h"
 #include "proc.h"
+#include "record.h"
 #include "registry.h"
+#include "report.h"
 #include "sweep.h"
 #include "sys.h"
 
@@ -59,6 +61,7 @@ int tg_reclaim_on;
 #define TREE_ENTRIES 2048
 
 static _Atomic long long next_sweep_ms; /* CLOCK_MONOTONIC */
+static _Atomic int sweeping;            /* a sweep is under way: its state below is in use */
 static uint32_t cursor;                 /* where the round over the record is; the sweeper's own */
 
 void tg_reclaim_init(void) { tg_reclaim_on = tg_cfg.max_age_ms || tg_cfg.max_files || tg_cfg.max_bytes; }
@@ -99,6 +102,8 @@ struct cand {
     uint64_t bytes;
     const char *why;      /* why it stays (NULL: idle) */
     int chosen;           /* over the limits: one of the oldest, which go */
+    int settled;          /* given back to the registry (released, or dropped) */
+    uint32_t site;        /* its call site's block, read when it was picked (under the lock) */
 };
 
 struct sweep {
@@ -248,41 +253,61 @@ static int chosen_next(void *self, struct tg_rec_entry **e)
     return 1;
 }
 
-/* Claimed, then the open-by-name mark read again: an open of the name that the program made after
- * the look above (tg_reg_note_use stores before the program's open) keeps the entry. */
+static struct cand *cand_of(struct sweep *s, const struct tg_rec_entry *e)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->c[i].e == e)
+            return &s->c[i];
+    return NULL;
+}
+
+/* A candidate given back to its owner (FLAGS added), once. */
+static void settle(struct cand *c, uint8_t flags)
+{
+    if (c && !c->settled) {
+        c->settled = 1;
+        tg_reg_release(c->e, flags);
+    }
+}
+
+/* The open-by-name mark read again, just before the removal: an open of the name that the program
+ * made after the look above (tg_reg_note_use stores before the program's open) keeps the entry. */
 static int chosen_take(void *self, struct tg_rec_entry *e)
 {
-    const struct sweep *s = self;
-    if (!tg_reg_claim(e))
+    struct cand *c = cand_of(self, e);
+    if (!c || c->settled)
         return 0;
-    for (int i = 0; i < s->n; i++)
-        if (s->c[i].e == e && used_ms(e) > s->c[i].last_ms) {
-            tg_reg_unclaim(e);
-            tg_log(TG_LOG_DEBUG, "reclaim: kept ", e->path, ": opened by name just now");
-            return 0;
-        }
+    if (used_ms(e) > c->last_ms) {
+        tg_log(TG_LOG_DEBUG, "reclaim: kept ", e->path, ": opened by name just now");
+        settle(c, 0);
+        return 0;
+    }
     return 1;
 }
 
-static void chosen_put_back(void *self, struct tg_rec_entry *e)
-{
-    (void)self;
-    tg_reg_unclaim(e);
-}
+static void chosen_put_back(void *self, struct tg_rec_entry *e) { settle(cand_of(self, e), 0); }
+
+/* The leak report of one sweep (report.h): one sweeper at a time. */
+static struct tg_report sweep_report;
 
 static void chosen_report(void *self, const struct tg_rec_entry *ce, enum tg_outcome o, uint64_t bytes)
 {
-    (void)self, (void)bytes;
     struct tg_rec_entry *e = (struct tg_rec_entry *)ce; /* the registry's own block */
+    struct cand *c = cand_of(self, e);
+    if (o == TG_REMOVED)
+        tg_reg_count_reclaimed(bytes);
+    if (o == TG_REMOVED || o == TG_WOULD)
+        tg_report_leak(&sweep_report, e, bytes, o == TG_REMOVED, c ? tg_reg_site_at(c->site) : NULL);
     if (o == TG_WOULD) {
         tg_say("audit: would reclaim ", e->path, " (idle; the process runs on)");
-        e->flags |= TG_E_AUDITED;
-        tg_reg_unclaim(e);
+        settle(c, TG_E_AUDITED);
     } else if (o == TG_NOT_EMPTY) {
         tg_log(TG_LOG_DEBUG, "reclaim: kept ", e->path, ": a directory that is not empty");
-    } else {
+        settle(c, 0);
+    } else if (c && !c->settled) {
         tg_log(o == TG_REMOVED ? TG_LOG_INFO : TG_LOG_DEBUG, o == TG_REMOVED ? "reclaimed " : "reclaim: forgot ",
                e->path, o == TG_REMOVED ? " (idle, the process runs on)" : ": gone or replaced");
+        c->settled = 1;
         tg_reg_drop(e);
     }
 }
@@ -295,9 +320,30 @@ static int over_limits(void)
            (tg_cfg.max_bytes && atomic_load(&tg_reg_scratch_kb) * 1024 > tg_cfg.max_bytes);
 }
 
-static void kept(const struct cand *c, const char *why)
+static void kept(struct cand *c, const char *why)
 {
     tg_log(TG_LOG_DEBUG, "reclaim: kept ", c->e->path, ": ", why);
+    settle(c, 0);
+}
+
+/* Which entries a sweep looks at closely: scratch old enough by what the registry knows (under
+ * the registry's lock: every field is stable). */
+struct want {
+    long long now_ms, age;
+    int over, audit;
+    uint32_t site; /* of the entry last looked at */
+};
+static long long last_use_ms(const struct tg_rec_entry *e)
+{
+    long long made = e->ctime_ns / 1000000, used = used_ms((struct tg_rec_entry *)e);
+    return made > used ? made : used;
+}
+static int wanted(const struct tg_rec_entry *e, void *arg)
+{
+    struct want *w = arg;
+    w->site = tg_rec_entry_site(e);
+    return e->when == TG_WHEN_ENDS && !(w->audit && (e->flags & TG_E_AUDITED)) &&
+           (w->over || (w->age && w->now_ms - last_use_ms(e) >= w->age));
 }
 
 /* Over TMPGUARD_MAX_FILES or TMPGUARD_MAX_BYTES: the idle candidates beyond what brings the
@@ -324,27 +370,26 @@ static void only_oldest(struct sweep *s)
 
 static void sweep(long long now_ms)
 {
-    static struct sweep s; /* one sweeper at a time (next_sweep_ms), and 3 KiB off the stack */
+    static struct sweep s; /* one sweeper at a time (sweeping), and 3 KiB off the stack */
     long long age = (long long)tg_cfg.max_age_ms;
     int over = over_limits(), audit = tg_cfg.mode == TG_MODE_AUDIT;
     uint32_t budget = SCAN_BLOCKS;
     struct tg_rec_entry *e;
+    struct want w = {now_ms, age, over, audit, 0};
     s.n = s.trees = 0;
     s.why_all = NULL;
-    /* Memory only: scratch entries that are old enough by what the registry knows. */
-    while (s.n < CANDIDATES && (e = tg_reg_scan(&cursor, &budget)) != NULL) {
-        long long made = e->ctime_ns / 1000000, used = used_ms(e);
-        long long last = made > used ? made : used;
-        if (e->when != TG_WHEN_ENDS || (audit && (e->flags & TG_E_AUDITED)) ||
-            (!over && (!age || now_ms - last < age)))
-            continue;
+    /* Memory only: scratch entries that are old enough by what the registry knows, each claimed
+     * (the sweep's until it gives it back: never freed and made again under it). */
+    while (s.n < CANDIDATES && (e = tg_reg_pick(&cursor, &budget, wanted, &w)) != NULL) {
         struct cand *c = &s.c[s.n++];
         c->e = e;
         c->tree = S_ISDIR(e->mode) && e->kind == TG_K_MKDTEMP;
-        c->last_ms = last;
+        c->last_ms = last_use_ms(e);
         c->bytes = 0;
         c->why = NULL;
         c->chosen = 0;
+        c->settled = 0;
+        c->site = w.site;
         s.trees += c->tree;
     }
     if (!s.n)
@@ -397,7 +442,21 @@ static void sweep(long long now_ms)
     struct tg_sweep_src src = {chosen_rewind, chosen_next, chosen_take, chosen_put_back, chosen_report, NULL, &s};
     struct tg_sweep_opts so = {.dry = audit, .guard = NULL, .phase = TG_SWEEP_ALL, .stride = 0, .offset = 0,
                                .report_kept_dirs = 0};
+    tg_report_begin(&sweep_report, tg_reg_pid, tg_rec_header()->program, audit ? TG_CAUSE_AUDIT : TG_CAUSE_MAX_AGE);
     tg_sweep(&src, &so);
+    tg_report_end(&sweep_report);
+    /* Whatever the removal did not come to is its owner's again. */
+    for (int i = 0; i < s.n; i++)
+        settle(&s.c[i], 0);
+}
+
+void tg_reclaim_after_fork_child(void)
+{
+    /* A sweep under way on another thread of the parent is not the child's: the child owns nothing
+     * yet, and sweeps its own from its first create on. */
+    atomic_store(&sweeping, 0);
+    atomic_store(&next_sweep_ms, 0);
+    cursor = 0;
 }
 
 void tg_reclaim_tick(void)
@@ -405,8 +464,11 @@ void tg_reclaim_tick(void)
     if (!tg_reclaim_on || !tg_reg_pid)
         return;
     long long now = clock_ms(CLOCK_MONOTONIC_COARSE), due = atomic_load_explicit(&next_sweep_ms, memory_order_relaxed);
-    /* One thread sweeps: whoever moves the next time on. */
-    if (now < due || !atomic_compare_exchange_strong(&next_sweep_ms, &due, now + SWEEP_EVERY_MS))
+    /* One thread sweeps: whoever moves the next time on, unless a sweep is still under way (one
+     * that took longer than the interval: a slow /proc, a loaded machine). */
+    if (now < due || !atomic_compare_exchange_strong(&next_sweep_ms, &due, now + SWEEP_EVERY_MS) ||
+        atomic_exchange(&sweeping, 1))
         return;
     sweep(clock_ms(CLOCK_REALTIME_COARSE));
+    atomic_store(&sweeping, 0);
 }

@@ -13,4 +13,7 @@ void tg_reclaim_note_open(const char *path);
 /* From the creating calls: a sweep if one is due (at most one a second), its work bounded. */
 void tg_reclaim_tick(void);
 
+/* In a forked child. */
+void tg_reclaim_after_fork_child(void);
+
 #endif

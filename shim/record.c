@@ -42,7 +42,6 @@ static int chunk_of(uint32_t cell)
 }
 
 
-struct tg_rec_header *tg_rec_header(void) { return (struct tg_rec_header *)chunk_base[0]; }
 
 uint32_t tg_rec_chunk_end(uint32_t cell) { return tg_chunk_start(chunk_of(cell) + 1); }
 
@@ -183,6 +182,16 @@ int tg_rec_open(void)
     h->uid = getuid();
     h->start_ticks = tg_proc_start_ticks(pid);
     h->created_ns = tg_realtime_ns();
+    /* The program's base name, for its leak reports and the reaper's (they name the program). */
+    if (tg_cfg.argv0) {
+        const char *base = tg_cfg.argv0;
+        for (const char *c = base; *c; c++)
+            if (*c == '/')
+                base = c + 1;
+        size_t n = strnlen(base, sizeof h->program - 1);
+        memcpy(h->program, base, n);
+        h->program[n] = '\0';
+    }
     if (first_heir.pid) {
         h->heirs[0] = first_heir;
         h->nheirs = 1;

@@ -32,7 +32,7 @@ static inline struct tg_rec_entry *tg_rec_at(uint32_t cell)
 int tg_rec_reserve(uint32_t end);
 /* The cell where the chunk that holds CELL ends. */
 uint32_t tg_rec_chunk_end(uint32_t cell);
-struct tg_rec_header *tg_rec_header(void);
+static inline struct tg_rec_header *tg_rec_header(void) { return (struct tg_rec_header *)tg_rec_chunks[0]; }
 /* Whether the record is a file (durable), not anonymous memory. */
 int tg_rec_is_file(void);
 /* Removes the record file if it is still this process's; async-signal-safe. */

@@ -149,14 +149,16 @@ int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **out)
         if (c + cells > tg_chunk_start(k + 1))
             return refuse(r, "block crosses a chunk boundary");
         r->cell = c + cells;
-        if (state == TG_FREE || state == TG_PAD)
-            continue;
+        if (state == TG_FREE || state == TG_PAD || state == TG_SITE)
+            continue; /* (a call site is read when an entry names it: tg_rr_site) */
         if (state != TG_LIVE && state != TG_CLAIMED)
             return refuse(r, "unknown block state");
         if (state == TG_CLAIMED)
             continue; /* its owner was removing it when it ended */
         size_t len = e->pathlen;
-        if (len == 0 || len >= 4096 || tg_rec_cells_for((uint32_t)len) != cells)
+        int with_site = (e->flags & TG_E_SITE) != 0;
+        if (len == 0 || len >= 4096 ||
+            (with_site ? tg_rec_cells_with_site((uint32_t)len) : tg_rec_cells_for((uint32_t)len)) != cells)
             return refuse(r, "path length does not fit its block");
         e = (const struct tg_rec_entry *)window(r, (uint64_t)c * TG_CELL, (size_t)cells * TG_CELL);
         /* A second read may see another file than the first (its owner still writing, or a
@@ -184,6 +186,30 @@ int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **out)
         *out = e;
         return 1;
     }
+    return 0;
+}
+
+int tg_rr_site(struct tg_rec_reader *r, uint32_t cell, struct tg_rec_site *out, size_t cap)
+{
+    if (cell < TG_REC_HEADER_CELLS || cell >= r->hw || cap < sizeof *out + 1)
+        return -1;
+    /* Its own read, not through the window: the entry that names it stays where the caller has it. */
+    uint64_t off = (uint64_t)cell * TG_CELL;
+    if (TG_SYS(SYS_pread64, r->fd, out, sizeof *out, (long)off) != (long)sizeof *out)
+        return -1;
+    uint32_t len = out->textlen, cells = out->cells;
+    if (atomic_load(&out->state) != TG_SITE || len > TG_SITE_TEXT_MAX || len + 1 > cap - sizeof *out ||
+        cells != 1u + (len + 1u + TG_CELL - 1u) / TG_CELL || cell + cells > r->hw ||
+        (out->lang != 'n' && out->lang != 'p') || out->owner != r->h.pid)
+        return -1;
+    if (TG_SYS(SYS_pread64, r->fd, out->text, len + 1, (long)(off + sizeof *out)) != (long)len + 1 ||
+        out->text[len] != '\0' || strlen(out->text) != len)
+        return -1;
+    /* Frames are counted again from the text itself: the report walks the text, never the count. */
+    unsigned n = 0;
+    for (uint32_t i = 0; i < len; i++)
+        n += out->text[i] == '\n';
+    out->nframes = (uint8_t)(n > 255 ? 255 : n);
     return 0;
 }
 

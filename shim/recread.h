@@ -42,6 +42,10 @@ int tg_rr_open_header(struct tg_rec_reader *r, int dfd, const char *name, char *
 int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **e);
 /* Whether ABS (normalised) lies strictly inside one of the record's roots. */
 int tg_rr_under_roots(const struct tg_rec_reader *r, const char *abs, size_t len);
+/* The SITE block at CELL (an entry's tg_rec_entry_site), checked, into OUT (CAP bytes: the head and
+ * up to TG_SITE_TEXT_MAX + 1 of text).  Read on its own: an entry the caller holds from tg_rr_next
+ * stays valid.  Returns 0, or -1 when there is no such block or it breaks a rule. */
+int tg_rr_site(struct tg_rec_reader *r, uint32_t cell, struct tg_rec_site *out, size_t cap);
 void tg_rr_close(struct tg_rec_reader *r);
 
 #endif

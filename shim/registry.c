@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "path.h"
 #include "record.h"
@@ -45,6 +46,7 @@ static void uncount(const struct tg_rec_entry *e)
     }
 }
 static int ready;                    /* the record exists */
+static int counting;                 /* the record keeps the summary's counts (TG_REC_COUNTED) */
 static int failed;                   /* the record could not be made: track nothing */
 static uint32_t *buckets;            /* cell of the first entry per hash bucket, 0 = none */
 static _Atomic size_t nbuckets;      /* power of two; read outside the lock only to size a new table */
@@ -144,6 +146,10 @@ static int ensure_ready(void)
     }
     tg_reg_pid = tg_getpid();
     ready = 1;
+    /* The summary's counts, only when reports are on: a feature nobody turned on costs nothing. */
+    counting = tg_cfg.report != TG_REPORT_OFF;
+    if (counting)
+        tg_rec_header()->flags |= TG_REC_COUNTED;
     return 0;
 }
 
@@ -193,8 +199,7 @@ static uint32_t carve(uint32_t cells, struct tg_rec_entry **out)
     return hw;
 }
 
-void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when,
-                uint32_t fork_gen)
+void tg_reg_add(const char *abs, size_t len, const struct stat *st, const struct tg_made *m)
 {
     /* A larger table, when the index is about to outgrow its own: allocated before the lock (and
      * errno kept: the allocator may set it). */
@@ -210,16 +215,16 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
     struct tg_rec_entry *e = NULL;
     uint32_t cell = 0;
     if (len < TG_PATH_MAX && ensure_ready() == 0)
-        cell = carve(tg_rec_cells_for((uint32_t)len), &e);
+        cell = carve(m->site ? tg_rec_cells_with_site((uint32_t)len) : tg_rec_cells_for((uint32_t)len), &e);
     if (spare && want > atomic_load_explicit(&nbuckets, memory_order_relaxed)) {
         old = regrow(spare, want);
         spare = NULL;
     }
     if (cell) {
-        e->kind = (uint8_t)kind;
-        e->when = (uint8_t)when;
+        e->kind = (uint8_t)m->kind;
+        e->when = (uint8_t)m->when;
         e->owner = tg_reg_pid;
-        e->fork_gen = fork_gen;
+        e->fork_gen = m->fork_gen;
         e->dev = (uint64_t)st->st_dev;
         e->ino = (uint64_t)st->st_ino;
         e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
@@ -228,11 +233,18 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
         e->pathlen = (uint16_t)len;
         memcpy(e->path, abs, len + 1);
         e->flags = 0;
+        e->api = (uint8_t)m->api;
+        if (m->site) {
+            memcpy(e->path + tg_rec_site_off((uint32_t)len), &m->site, sizeof m->site);
+            e->flags = TG_E_SITE;
+        }
+        if (counting)
+            tg_rec_header()->n_created++; /* (under the lock, as every count of the owner's changes) */
         e->size_kb = 0;
         atomic_store_explicit(&e->used_s, 0, memory_order_relaxed);
         index_insert(cell, e);
         atomic_fetch_add(&tg_live, 1);
-        if (when == TG_WHEN_ENDS)
+        if (m->when == TG_WHEN_ENDS)
             atomic_fetch_add_explicit(&tg_reg_scratch, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
         atomic_store_explicit(&e->state, TG_LIVE, memory_order_release);
@@ -249,7 +261,7 @@ void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind
         tg_log(TG_LOG_WARN, "not tracking ", abs, " (no room in the registry)");
 }
 
-int tg_reg_forget_h(const char *abs, size_t len, uint32_t h)
+int tg_reg_forget_h(const char *abs, size_t len, uint32_t h, int removed)
 {
     int found = 0;
     lock_take();
@@ -265,10 +277,14 @@ int tg_reg_forget_h(const char *abs, size_t len, uint32_t h)
                 if (atomic_compare_exchange_strong(&e->state, &expect, TG_FREE)) {
                     e->link = free_head[e->cells];
                     free_head[e->cells] = c;
+                } else {
+                    e->flags |= TG_E_FORGOTTEN; /* a sweep releases or drops it (tg_reg_release) */
                 }
                 atomic_fetch_sub(&tg_live, 1);
                 uncount(e);
                 atomic_fetch_sub_explicit(&name_filter[h % FILTER], 1, memory_order_relaxed);
+                if (removed && counting)
+                    tg_rec_header()->n_removed_by_program++;
                 found = 1;
                 break;
             }
@@ -282,7 +298,50 @@ int tg_reg_forget_h(const char *abs, size_t len, uint32_t h)
     return found;
 }
 
-void tg_reg_forget(const char *abs, size_t len) { (void)tg_reg_forget_h(abs, len, hash_last(abs, len)); }
+void tg_reg_forget(const char *abs, size_t len, int removed)
+{
+    (void)tg_reg_forget_h(abs, len, hash_last(abs, len), removed);
+}
+
+uint32_t tg_reg_add_site(const struct tg_rec_site *head, const char *text, size_t len)
+{
+    if (len > TG_SITE_TEXT_MAX)
+        len = TG_SITE_TEXT_MAX;
+    uint32_t cells = 1u + (uint32_t)(len + 1 + TG_CELL - 1) / TG_CELL;
+    struct tg_rec_entry *b = NULL;
+    lock_take();
+    uint32_t cell = ensure_ready() == 0 ? carve(cells, &b) : 0;
+    if (cell) {
+        struct tg_rec_site *s = (struct tg_rec_site *)b;
+        s->nframes = head->nframes;
+        s->lang = head->lang;
+        s->owner = tg_reg_pid;
+        s->textlen = (uint32_t)len;
+        memcpy(s->pc, head->pc, sizeof s->pc);
+        memcpy(s->text, text, len);
+        s->text[len] = '\0';
+        atomic_store_explicit(&s->state, TG_SITE, memory_order_release);
+    }
+    lock_drop();
+    return cell;
+}
+
+const struct tg_rec_site *tg_reg_site_at(uint32_t cell)
+{
+    if (!ready || cell < TG_REC_HEADER_CELLS || cell >= atomic_load(&tg_rec_header()->hw_cells))
+        return NULL;
+    const struct tg_rec_site *s = (const struct tg_rec_site *)tg_rec_at(cell);
+    return atomic_load_explicit(&((struct tg_rec_site *)s)->state, memory_order_acquire) == TG_SITE ? s : NULL;
+}
+
+void tg_reg_count_reclaimed(uint64_t bytes)
+{
+    if (!ready || !counting)
+        return;
+    struct tg_rec_header *h = tg_rec_header();
+    __atomic_fetch_add(&h->n_removed_by_tmpguard, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->bytes_reclaimed, bytes, __ATOMIC_RELAXED);
+}
 
 void tg_reg_note_use(const char *name, size_t n, uint32_t h, uint32_t now_s)
 {
@@ -299,51 +358,87 @@ void tg_reg_note_use(const char *name, size_t n, uint32_t h, uint32_t now_s)
     lock_drop();
 }
 
-struct tg_rec_entry *tg_reg_scan(uint32_t *cursor, uint32_t *budget)
+struct tg_rec_entry *tg_reg_pick(uint32_t *cursor, uint32_t *budget, int (*want)(const struct tg_rec_entry *e, void *arg),
+                                 void *arg)
 {
+    struct tg_rec_entry *found = NULL;
+    lock_take();
     struct tg_rec_header *h = ready ? tg_rec_header() : NULL;
-    if (!h)
-        return NULL;
-    uint32_t hw = atomic_load_explicit(&h->hw_cells, memory_order_acquire);
-    if (*cursor < h->header_cells)
+    uint32_t hw = h ? atomic_load_explicit(&h->hw_cells, memory_order_acquire) : 0;
+    if (h && *cursor < h->header_cells)
         *cursor = h->header_cells; /* a round begins */
-    while (*budget && *cursor < hw) {
+    while (h && !found && *budget && *cursor < hw) {
         struct tg_rec_entry *e = tg_rec_at(*cursor);
         (*budget)--;
         if (e->cells == 0) {
             *cursor = hw;
-            return NULL;
+            break;
         }
         *cursor += e->cells;
-        if (atomic_load_explicit(&e->state, memory_order_acquire) == TG_LIVE && e->owner == tg_reg_pid)
-            return e;
+        if (atomic_load_explicit(&e->state, memory_order_acquire) == TG_LIVE && e->owner == tg_reg_pid &&
+            want(e, arg) && tg_reg_claim(e))
+            found = e;
     }
-    if (*cursor >= hw)
+    if (h && *cursor >= hw)
         *cursor = 0; /* round again next time */
-    return NULL;
+    lock_drop();
+    return found;
+}
+
+/* The cell of E, by its address (E lies in the record). */
+static uint32_t cell_of(const struct tg_rec_entry *e)
+{
+    for (int k = 0; k < TG_MAX_CHUNKS && tg_rec_chunks[k]; k++) {
+        const char *base = tg_rec_chunks[k];
+        size_t off = (size_t)((const char *)e - base);
+        if ((const char *)e >= base && off < (size_t)(tg_chunk_start(k + 1) - tg_chunk_start(k)) * TG_CELL)
+            return tg_chunk_start(k) + (uint32_t)(off / TG_CELL);
+    }
+    return 0;
+}
+
+/* Under the lock: E, claimed, back on the free list. */
+static void free_block(struct tg_rec_entry *e, uint32_t cell)
+{
+    e->flags = 0;
+    atomic_store(&e->state, TG_FREE);
+    e->link = free_head[e->cells];
+    free_head[e->cells] = cell;
+}
+
+void tg_reg_release(struct tg_rec_entry *e, uint8_t flags)
+{
+    lock_take();
+    uint32_t cell = cell_of(e);
+    if ((e->flags & TG_E_FORGOTTEN) && cell) {
+        free_block(e, cell); /* out of the index and the counts already (forget) */
+    } else {
+        e->flags |= flags;
+        atomic_store(&e->state, TG_LIVE);
+    }
+    lock_drop();
 }
 
 void tg_reg_drop(struct tg_rec_entry *e)
 {
     uint32_t cell = 0;
     lock_take();
-    if (buckets) {
+    if (e->flags & TG_E_FORGOTTEN) {
+        cell = cell_of(e);
+    } else if (buckets) {
         uint32_t *prev = &buckets[e->hash & (atomic_load_explicit(&nbuckets, memory_order_relaxed) - 1)];
         for (uint32_t c = *prev; c; prev = &tg_rec_at(c)->link, c = *prev)
             if (tg_rec_at(c) == e) {
                 *prev = e->link;
                 cell = c;
+                atomic_fetch_sub(&tg_live, 1);
+                uncount(e);
+                atomic_fetch_sub_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
                 break;
             }
     }
-    if (cell) {
-        atomic_store(&e->state, TG_FREE);
-        e->link = free_head[e->cells];
-        free_head[e->cells] = cell;
-        atomic_fetch_sub(&tg_live, 1);
-        uncount(e);
-        atomic_fetch_sub_explicit(&name_filter[e->hash % FILTER], 1, memory_order_relaxed);
-    }
+    if (cell)
+        free_block(e, cell);
     lock_drop();
 }
 
@@ -402,6 +497,7 @@ static void adopted(void)
     uint32_t hw = atomic_load(&hd->hw_cells);
     tg_reg_pid = tg_getpid();
     ready = 1;
+    counting = (hd->flags & TG_REC_COUNTED) != 0;
     for (uint32_t c = hd->header_cells; c < hw;) {
         struct tg_rec_entry *e = tg_rec_at(c);
         if (e->cells == 0 || c + e->cells > tg_rec_chunk_end(c))
@@ -419,8 +515,9 @@ static void adopted(void)
                 atomic_fetch_add(&tg_reg_scratch_kb, e->size_kb);
             }
             atomic_fetch_add(&name_filter[e->hash % FILTER], 1);
-        } else if (st != TG_PAD && st != TG_ROOTS && e->cells <= MAX_CELLS) {
-            /* (the roots block stays what it is: readers of the record need it) */
+        } else if (st != TG_PAD && st != TG_ROOTS && st != TG_SITE && e->cells <= MAX_CELLS) {
+            /* (the roots block stays what it is: readers of the record need it; so do the call
+             * sites, which entries made before the exec name) */
             atomic_store(&e->state, TG_FREE);
             e->link = free_head[e->cells];
             free_head[e->cells] = c;
@@ -490,6 +587,7 @@ void tg_reg_after_fork_child(void)
     memset(free_head, 0, sizeof free_head);
     memset(name_filter, 0, sizeof name_filter);
     ready = 0;
+    counting = 0;
     failed = 0;
     tg_reg_pid = 0;
     atomic_store(&tg_live, 0);

@@ -21,7 +21,11 @@
  *   give_up        compare-and-swap LIVE -> FREE at the end, for entries not due (the record is
  *                  then left to heirs with only what they may take);
  *   forget         compare-and-swap LIVE -> FREE: an entry a cleanup has claimed stays the cleanup's;
- *   drop           the claimer, under the lock, once it has removed the entry while the process runs.
+ *   drop           the claimer, under the lock, once it has removed the entry while the process runs;
+ *   pick, release  a sweep while the process runs (reclaim.c) claims its candidates under the lock
+ *                  and holds them while it looks at them, so that none is freed and made again under
+ *                  it; release gives one back (or frees it, if the program removed it meanwhile:
+ *                  forget marks a claimed entry FORGOTTEN instead of freeing it).
  * PAD and ROOTS blocks are written once (carve, record.c) and never change.  After exec, the new
  * image's tg_reg_adopted turns LIVE and CLAIMED entries of this pid back into LIVE and the rest
  * into FREE.  Readers in other processes see LIVE entries only (recread.c). */
@@ -45,13 +49,29 @@ extern int tg_reg_pid;
 
 /* Registers ABS (normalised, absolute, LEN bytes) described by ST, made after FORK_GEN forks of
  * this process.  Call inside.  On any failure the entry is simply not tracked (one warning). */
-void tg_reg_add(const char *abs, size_t len, const struct stat *st, enum tg_kind kind, enum tg_when when,
-                uint32_t fork_gen);
-/* Forgets the live entry for ABS (LEN bytes), if any.  Call inside. */
-void tg_reg_forget(const char *abs, size_t len);
+struct tg_made {
+    enum tg_kind kind;
+    enum tg_when when;
+    enum tg_api api;   /* the function that made it */
+    uint32_t fork_gen; /* forks of this process before it was made */
+    uint32_t site;     /* the SITE block of its call site (tg_reg_add_site), or 0 */
+};
+void tg_reg_add(const char *abs, size_t len, const struct stat *st, const struct tg_made *m);
+/* Forgets the live entry for ABS (LEN bytes), if any: REMOVED, the program removed it (else it
+ * published it by a rename).  Call inside. */
+void tg_reg_forget(const char *abs, size_t len, int removed);
 /* The same when the hash of ABS's last component is known (tg_reg_hash); returns whether there was
  * such an entry. */
-int tg_reg_forget_h(const char *abs, size_t len, uint32_t hash);
+int tg_reg_forget_h(const char *abs, size_t len, uint32_t hash, int removed);
+
+/* A call site for entries to name: HEAD (its nframes, lang, pc filled in) and TEXT (LEN bytes),
+ * written into a SITE block of the record.  Returns its cell, or 0 (no room: the entries name none). */
+uint32_t tg_reg_add_site(const struct tg_rec_site *head, const char *text, size_t len);
+/* The SITE block at CELL of this process's record, or NULL when there is none there. */
+const struct tg_rec_site *tg_reg_site_at(uint32_t cell);
+/* tmpguard removed one of this process's entries (BYTES of it): the record's count for the leak
+ * report's summary.  Async-signal-safe. */
+void tg_reg_count_reclaimed(uint64_t bytes);
 /* The hash of a last path component NAME (N bytes), as the index keys entries by it. */
 uint32_t tg_reg_hash(const char *name, size_t n);
 /* Whether an entry may have a last component with hash H (the name filter: no lock, one load). */
@@ -71,10 +91,16 @@ extern _Atomic uint64_t tg_reg_scratch_kb;
  * that last component is in use at NOW_S (its used_s; a name shared by chance only keeps an entry
  * longer).  No system call. */
 void tg_reg_note_use(const char *name, size_t n, uint32_t h, uint32_t now_s);
-/* As tg_reg_next_live, looking at no more than *BUDGET blocks (counted down); *CURSOR goes back to
- * the first block after the last.  For a sweep spread over many calls. */
-struct tg_rec_entry *tg_reg_scan(uint32_t *cursor, uint32_t *budget);
-/* E, claimed, has been removed while the process runs: out of the index, FREE for reuse. */
+/* As tg_reg_next_live, under the lock and looking at no more than *BUDGET blocks (counted down;
+ * *CURSOR goes back to the first block after the last, for a sweep spread over many calls): the
+ * next entry that WANT accepts (called under the lock, it may read every field), claimed. */
+struct tg_rec_entry *tg_reg_pick(uint32_t *cursor, uint32_t *budget, int (*want)(const struct tg_rec_entry *e, void *arg),
+                                 void *arg);
+/* E, picked, goes back to its owner with FLAGS added (LIVE again), or is freed if the program
+ * removed it meanwhile. */
+void tg_reg_release(struct tg_rec_entry *e, uint8_t flags);
+/* E, claimed, has been removed while the process runs (or found gone): out of the index, FREE for
+ * reuse. */
 void tg_reg_drop(struct tg_rec_entry *e);
 /* E's size as just seen, in KiB. */
 void tg_reg_set_size(struct tg_rec_entry *e, uint32_t kb);

@@ -199,44 +199,49 @@ static int decide(int dfd, const char *path, enum tg_kind kind, struct where *w)
 
 /* Lists what a create decided as W produced: FD >= 0 is the new file's descriptor; otherwise the
  * object is looked up without following links (and must be a directory when DIR).  Call inside. */
-static inline __attribute__((always_inline)) void track(const struct where *w, int fd, enum tg_kind kind, int dir)
+static inline __attribute__((always_inline)) void track(const struct where *w, int fd, enum tg_kind kind, int dir,
+                                                        const struct tg_call *call)
 {
     struct stat st;
     if ((fd >= 0 ? tg_fstat(fd, &st) : tg_fstatat(AT_FDCWD, w->abs, &st, AT_SYMLINK_NOFOLLOW)) < 0)
         return;
     if (dir && !S_ISDIR(st.st_mode))
         return;
-    tg_track(w->abs, (size_t)w->len, &st, kind, w->when);
+    tg_track(w->abs, (size_t)w->len, &st, kind, w->when, call);
 }
 
 /* A create whose path is known only once it is done (the template filled in). */
-static void track_made(const char *path, int fd, enum tg_kind kind)
+static void track_made(const char *path, int fd, enum tg_kind kind, const struct tg_call *call)
 {
     struct where w;
     if (decide(AT_FDCWD, path, kind, &w))
-        track(&w, fd, kind, fd < 0);
+        track(&w, fd, kind, fd < 0, call);
 }
 
-#define MKSTEMP_LIKE(call, tmpl)                                                                   \
+/* The call being made: the function, and where in the program it is called from (for leak
+ * reports).  Only in an exported wrapper, whose return address is the program's call. */
+#define CALL(api) (&(const struct tg_call){(api), __builtin_return_address(0)})
+
+#define MKSTEMP_LIKE(call, tmpl, api)                                                                   \
     do {                                                                                           \
         if (!watching())                                                                           \
             return call;                                                                           \
         tg_enter();                                                                                \
         int fd_ = call;                                                                            \
         if (fd_ >= 0)                                                                              \
-            track_made(tmpl, fd_, TG_K_MKSTEMP);                                                   \
+            track_made(tmpl, fd_, TG_K_MKSTEMP, CALL(api));                                           \
         tg_leave();                                                                                \
         return fd_;                                                                                \
     } while (0)
 
-EXPORT int mkstemp(char *t) { MKSTEMP_LIKE(REAL(mkstemp)(t), t); }
-EXPORT int mkstemp64(char *t) { MKSTEMP_LIKE(REAL(mkstemp64)(t), t); }
-EXPORT int mkostemp(char *t, int fl) { MKSTEMP_LIKE(REAL(mkostemp)(t, fl), t); }
-EXPORT int mkostemp64(char *t, int fl) { MKSTEMP_LIKE(REAL(mkostemp64)(t, fl), t); }
-EXPORT int mkstemps(char *t, int sl) { MKSTEMP_LIKE(REAL(mkstemps)(t, sl), t); }
-EXPORT int mkstemps64(char *t, int sl) { MKSTEMP_LIKE(REAL(mkstemps64)(t, sl), t); }
-EXPORT int mkostemps(char *t, int sl, int fl) { MKSTEMP_LIKE(REAL(mkostemps)(t, sl, fl), t); }
-EXPORT int mkostemps64(char *t, int sl, int fl) { MKSTEMP_LIKE(REAL(mkostemps64)(t, sl, fl), t); }
+EXPORT int mkstemp(char *t) { MKSTEMP_LIKE(REAL(mkstemp)(t), t, TG_API_MKSTEMP); }
+EXPORT int mkstemp64(char *t) { MKSTEMP_LIKE(REAL(mkstemp64)(t), t, TG_API_MKSTEMP64); }
+EXPORT int mkostemp(char *t, int fl) { MKSTEMP_LIKE(REAL(mkostemp)(t, fl), t, TG_API_MKOSTEMP); }
+EXPORT int mkostemp64(char *t, int fl) { MKSTEMP_LIKE(REAL(mkostemp64)(t, fl), t, TG_API_MKOSTEMP64); }
+EXPORT int mkstemps(char *t, int sl) { MKSTEMP_LIKE(REAL(mkstemps)(t, sl), t, TG_API_MKSTEMPS); }
+EXPORT int mkstemps64(char *t, int sl) { MKSTEMP_LIKE(REAL(mkstemps64)(t, sl), t, TG_API_MKSTEMPS64); }
+EXPORT int mkostemps(char *t, int sl, int fl) { MKSTEMP_LIKE(REAL(mkostemps)(t, sl, fl), t, TG_API_MKOSTEMPS); }
+EXPORT int mkostemps64(char *t, int sl, int fl) { MKSTEMP_LIKE(REAL(mkostemps64)(t, sl, fl), t, TG_API_MKOSTEMPS64); }
 
 EXPORT char *mkdtemp(char *t)
 {
@@ -245,7 +250,7 @@ EXPORT char *mkdtemp(char *t)
     tg_enter();
     char *r = REAL(mkdtemp)(t);
     if (r)
-        track_made(r, -1, TG_K_MKDTEMP);
+        track_made(r, -1, TG_K_MKDTEMP, CALL(TG_API_MKDTEMP));
     tg_leave();
     return r;
 }
@@ -265,7 +270,8 @@ static int call_open(enum opener op, int dfd, const char *p, int flags, mode_t m
 /* open with O_CREAT, where tracking applies.  Only a call that really created the file may track
  * it: without O_EXCL, the create is first tried with O_EXCL; if that fails (the file existed, or
  * anything else), the program's own call runs untouched and nothing is tracked. */
-static int create_open_at(enum opener op, int dfd, const char *path, int flags, mode_t mode)
+static int create_open_at(enum opener op, int dfd, const char *path, int flags, mode_t mode,
+                          const struct tg_call *call)
 {
     /* How mkstemp itself opens, and Python's, Ruby's and Perl's temp libraries. */
     enum tg_kind kind = (flags & O_EXCL) && (flags & O_ACCMODE) == O_RDWR && !(mode & 077)
@@ -280,7 +286,7 @@ static int create_open_at(enum opener op, int dfd, const char *path, int flags, 
     int fd = call_open(op, dfd, path, flags | O_EXCL, mode);
     int e = errno;
     if (fd >= 0)
-        track(&w, fd, kind, 0);
+        track(&w, fd, kind, 0, call);
     tg_leave();
     if (fd < 0 && !(flags & O_EXCL))
         return call_open(op, dfd, path, flags, mode);
@@ -316,7 +322,7 @@ static void opened(const char *p)
  * exported under the variadic names: no va_list, hence no spill of the argument registers on every
  * open (four instructions of the 27 an open costs); it is read only when it was passed.
  * Elsewhere, the portable va_arg. */
-#define OPEN_BODY(real, opener, dfd, ...)                                                          \
+#define OPEN_BODY(real, opener, api, dfd, ...)                                                          \
     if (__builtin_expect(!HAS_MODE(flags), 1)) {                                                   \
         if (__builtin_expect(tg_reclaim_on, 0))                                                    \
             opened(p);                                                                             \
@@ -324,42 +330,42 @@ static void opened(const char *p)
     }                                                                                              \
     if (!(flags & O_CREAT) || !watching())                                                         \
         return REAL(real)(__VA_ARGS__, mode);                                                      \
-    return create_open_at(opener, dfd, p, flags, mode)
+    return create_open_at(opener, dfd, p, flags, mode, CALL(api))
 
 #if defined(__x86_64__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wattribute-alias"
-#define OPEN_WRAPPER(name, opener)                                                                 \
+#define OPEN_WRAPPER(name, opener, api)                                                               \
     static int name##_fixed(const char *p, int flags, mode_t mode)                                 \
     {                                                                                              \
-        OPEN_BODY(name, opener, AT_FDCWD, p, flags);                                               \
+        OPEN_BODY(name, opener, api, AT_FDCWD, p, flags);                                               \
     }                                                                                              \
     EXPORT int name(const char *p, int flags, ...) __attribute__((alias(#name "_fixed")))
-#define OPENAT_WRAPPER(name, opener)                                                               \
+#define OPENAT_WRAPPER(name, opener, api)                                                               \
     static int name##_fixed(int dfd, const char *p, int flags, mode_t mode)                        \
     {                                                                                              \
-        OPEN_BODY(name, opener, dfd, dfd, p, flags);                                               \
+        OPEN_BODY(name, opener, api, dfd, dfd, p, flags);                                               \
     }                                                                                              \
     EXPORT int name(int dfd, const char *p, int flags, ...) __attribute__((alias(#name "_fixed")))
 #else
-#define OPEN_WRAPPER(name, opener)                                                                 \
+#define OPEN_WRAPPER(name, opener, api)                                                               \
     EXPORT int name(const char *p, int flags, ...)                                                 \
     {                                                                                              \
         OPEN_MODE(flags, mode);                                                                    \
-        OPEN_BODY(name, opener, AT_FDCWD, p, flags);                                               \
+        OPEN_BODY(name, opener, api, AT_FDCWD, p, flags);                                               \
     }
-#define OPENAT_WRAPPER(name, opener)                                                               \
+#define OPENAT_WRAPPER(name, opener, api)                                                               \
     EXPORT int name(int dfd, const char *p, int flags, ...)                                        \
     {                                                                                              \
         OPEN_MODE(flags, mode);                                                                    \
-        OPEN_BODY(name, opener, dfd, dfd, p, flags);                                               \
+        OPEN_BODY(name, opener, api, dfd, dfd, p, flags);                                               \
     }
 #endif
 
-OPEN_WRAPPER(open, OPEN);
-OPEN_WRAPPER(open64, OPEN64);
-OPENAT_WRAPPER(openat, OPENAT);
-OPENAT_WRAPPER(openat64, OPENAT64);
+OPEN_WRAPPER(open, OPEN, TG_API_OPEN);
+OPEN_WRAPPER(open64, OPEN64, TG_API_OPEN64);
+OPENAT_WRAPPER(openat, OPENAT, TG_API_OPENAT);
+OPENAT_WRAPPER(openat64, OPENAT64, TG_API_OPENAT64);
 #if defined(__x86_64__)
 #pragma GCC diagnostic pop
 #endif
@@ -369,20 +375,21 @@ EXPORT int creat(const char *p, mode_t mode)
 {
     if (!watching())
         return REAL(creat)(p, mode);
-    return create_open_at(OPEN, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    return create_open_at(OPEN, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, CALL(TG_API_CREAT));
 }
 
 EXPORT int creat64(const char *p, mode_t mode)
 {
     if (!watching())
         return REAL(creat64)(p, mode);
-    return create_open_at(OPEN64, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    return create_open_at(OPEN64, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, CALL(TG_API_CREAT64));
 }
 
 static int mode_creates(const char *mode) { return mode && (mode[0] == 'w' || mode[0] == 'a'); }
 
 /* fopen that creates: tried first with 'x' (O_EXCL), like create_open. */
-static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *path, const char *mode)
+static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *path, const char *mode,
+                          const struct tg_call *call)
 {
     char xmode[64];
     struct where w;
@@ -400,7 +407,7 @@ static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *p
     FILE *f = fn(path, had_x ? mode : xmode);
     int e = errno;
     if (f)
-        track(&w, fileno(f), TG_K_OTHER, 0);
+        track(&w, fileno(f), TG_K_OTHER, 0, call);
     tg_leave();
     if (!f && !had_x)
         return fn(path, mode);
@@ -412,21 +419,21 @@ EXPORT FILE *fopen(const char *p, const char *m)
 {
     if (!mode_creates(m) || !watching())
         return REAL(fopen)(p, m);
-    return create_fopen(REAL(fopen), p, m);
+    return create_fopen(REAL(fopen), p, m, CALL(TG_API_FOPEN));
 }
 
 EXPORT FILE *fopen64(const char *p, const char *m)
 {
     if (!mode_creates(m) || !watching())
         return REAL(fopen64)(p, m);
-    return create_fopen(REAL(fopen64), p, m);
+    return create_fopen(REAL(fopen64), p, m, CALL(TG_API_FOPEN64));
 }
 
 /* freopen closes the old stream before it opens, so it cannot be retried: the file is created
  * first with O_EXCL by the shim itself (same mode bits fopen would use), then freopen opens it.
  * If freopen then fails, the shim's file goes again. */
 static FILE *create_freopen(FILE *(*fn)(const char *, const char *, FILE *), const char *path,
-                            const char *mode, FILE *stream)
+                            const char *mode, FILE *stream, const struct tg_call *call)
 {
     struct where w;
     struct stat st;
@@ -445,7 +452,7 @@ static FILE *create_freopen(FILE *(*fn)(const char *, const char *, FILE *), con
     int e = errno;
     struct stat now;
     if (f && tg_fstat(fileno(f), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
-        tg_track(w.abs, (size_t)w.len, &now, TG_K_OTHER, w.when);
+        tg_track(w.abs, (size_t)w.len, &now, TG_K_OTHER, w.when, call);
     } else if (!f && tg_fstatat(AT_FDCWD, w.abs, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev &&
                now.st_ino == st.st_ino) {
         tg_unlinkat(AT_FDCWD, w.abs, 0);
@@ -459,17 +466,17 @@ EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
 {
     if (!p || !mode_creates(m) || !watching())
         return REAL(freopen)(p, m, s);
-    return create_freopen(REAL(freopen), p, m, s);
+    return create_freopen(REAL(freopen), p, m, s, CALL(TG_API_FREOPEN));
 }
 
 EXPORT FILE *freopen64(const char *p, const char *m, FILE *s)
 {
     if (!p || !mode_creates(m) || !watching())
         return REAL(freopen64)(p, m, s);
-    return create_freopen(REAL(freopen64), p, m, s);
+    return create_freopen(REAL(freopen64), p, m, s, CALL(TG_API_FREOPEN64));
 }
 
-static int create_dir(int dfd, const char *p, mode_t mode, int at)
+static int create_dir(int dfd, const char *p, mode_t mode, int at, const struct tg_call *call)
 {
     /* What a hand-off program makes is scratch for its caller by definition: `mktemp -d` makes its
      * directory with plain mkdir (gnulib's tempname), and goes as a mkdtemp directory does. */
@@ -483,7 +490,7 @@ static int create_dir(int dfd, const char *p, mode_t mode, int at)
     int r = at ? REAL(mkdirat)(dfd, p, mode) : REAL(mkdir)(p, mode);
     if (r == 0) {
         int e = errno;
-        track(&w, -1, kind, 1);
+        track(&w, -1, kind, 1, call);
         errno = e;
     }
     tg_leave();
@@ -494,14 +501,14 @@ EXPORT int mkdir(const char *p, mode_t mode)
 {
     if (!watching())
         return REAL(mkdir)(p, mode);
-    return create_dir(AT_FDCWD, p, mode, 0);
+    return create_dir(AT_FDCWD, p, mode, 0, CALL(TG_API_MKDIR));
 }
 
 EXPORT int mkdirat(int dfd, const char *p, mode_t mode)
 {
     if (!watching())
         return REAL(mkdirat)(dfd, p, mode);
-    return create_dir(dfd, p, mode, 1);
+    return create_dir(dfd, p, mode, 1, CALL(TG_API_MKDIRAT));
 }
 
 /* glibc's tmpfile opens O_TMPFILE (no name at all) where the filesystem allows it, else creates a
@@ -533,7 +540,7 @@ EXPORT FILE *tmpfile64(void)
  * The name filter settles nearly every call from the last component alone; an absolute path as
  * the program gave it is, nearly always, the normal one the entry holds, and is looked up as it
  * is; anything else is resolved first. */
-static void forget(int dfd, const char *path)
+static void forget(int dfd, const char *path, int removed)
 {
     if (!path)
         return;
@@ -544,38 +551,38 @@ static void forget(int dfd, const char *path)
     uint32_t h = plain ? tg_reg_hash(name, nl) : 0;
     if (plain && !tg_reg_may_hold_h(h))
         return;
-    if (plain && path[0] == '/' && tg_reg_forget_h(path, len, h))
+    if (plain && path[0] == '/' && tg_reg_forget_h(path, len, h, removed))
         return;
     char abs[TG_PATH_MAX];
     int l = tg_resolve(dfd, path, abs);
     if (l >= 0)
-        tg_reg_forget(abs, (size_t)l);
+        tg_reg_forget(abs, (size_t)l, removed);
 }
 
-#define FORGETTING(call, dfd1, p1, dfd2, p2)                                                       \
+#define FORGETTING(call, dfd1, p1, gone1, dfd2, p2)                                                    \
     do {                                                                                           \
         if (!forgetting())                                                                         \
             return call;                                                                           \
         tg_enter();                                                                                \
         int r_ = call;                                                                             \
         if (r_ == 0) {                                                                             \
-            forget(dfd1, p1);                                                                      \
+            forget(dfd1, p1, gone1);                                                               \
             if (p2)                                                                                \
-                forget(dfd2, p2);                                                                  \
+                forget(dfd2, p2, 1);                                                               \
         }                                                                                          \
         tg_leave();                                                                                \
         return r_;                                                                                 \
     } while (0)
 
-EXPORT int unlink(const char *p) { FORGETTING(REAL(unlink)(p), AT_FDCWD, p, AT_FDCWD, NULL); }
-EXPORT int unlinkat(int d, const char *p, int fl) { FORGETTING(REAL(unlinkat)(d, p, fl), d, p, d, NULL); }
-EXPORT int remove(const char *p) { FORGETTING(REAL(remove)(p), AT_FDCWD, p, AT_FDCWD, NULL); }
-EXPORT int rmdir(const char *p) { FORGETTING(REAL(rmdir)(p), AT_FDCWD, p, AT_FDCWD, NULL); }
+EXPORT int unlink(const char *p) { FORGETTING(REAL(unlink)(p), AT_FDCWD, p, 1, AT_FDCWD, NULL); }
+EXPORT int unlinkat(int d, const char *p, int fl) { FORGETTING(REAL(unlinkat)(d, p, fl), d, p, 1, d, NULL); }
+EXPORT int remove(const char *p) { FORGETTING(REAL(remove)(p), AT_FDCWD, p, 1, AT_FDCWD, NULL); }
+EXPORT int rmdir(const char *p) { FORGETTING(REAL(rmdir)(p), AT_FDCWD, p, 1, AT_FDCWD, NULL); }
 /* A rename publishes the source (the atomic-write pattern) and replaces whatever the target was. */
-EXPORT int rename(const char *o, const char *n) { FORGETTING(REAL(rename)(o, n), AT_FDCWD, o, AT_FDCWD, n); }
+EXPORT int rename(const char *o, const char *n) { FORGETTING(REAL(rename)(o, n), AT_FDCWD, o, 0, AT_FDCWD, n); }
 EXPORT int renameat(int od, const char *o, int nd, const char *n)
 {
-    FORGETTING(REAL(renameat)(od, o, nd, n), od, o, nd, n);
+    FORGETTING(REAL(renameat)(od, o, nd, n), od, o, 0, nd, n);
 }
 EXPORT int renameat2(int od, const char *o, int nd, const char *n, unsigned fl)
 {
@@ -585,7 +592,7 @@ EXPORT int renameat2(int od, const char *o, int nd, const char *n, unsigned fl)
         return -1;
     }
 #endif
-    FORGETTING(REAL(renameat2)(od, o, nd, n, fl), od, o, nd, n);
+    FORGETTING(REAL(renameat2)(od, o, nd, n, fl), od, o, 0, nd, n);
 }
 
 /* ---- signal dispositions ------------------------------------------------------------------ */

@@ -865,7 +865,8 @@ static void add_checked(const char *abs, size_t len, int kind, int when, uint32_
     st.st_ino = (ino_t)ino;
     st.st_mode = mode;
     st.st_ctim.tv_sec = (time_t)ino;
-    tg_reg_add(abs, len, &st, (enum tg_kind)kind, (enum tg_when)when, 0);
+    struct tg_made m = {(enum tg_kind)kind, (enum tg_when)when, TG_API_OPEN, 0, 0};
+    tg_reg_add(abs, len, &st, &m);
     if (!tg_reg_pid)
         fail("tg_reg_add made no record");
     uint32_t hw1 = atomic_load(&tg_rec_header()->hw_cells), want;
@@ -978,7 +979,7 @@ static void forget_as_wrapper(uint8_t d, const char *path)
     int len = resolve_checked(d, path, abs);
     if (len < 0)
         return;
-    tg_reg_forget(abs, (size_t)len);
+    tg_reg_forget(abs, (size_t)len, 1);
     model_forgot(abs);
 }
 
@@ -1045,7 +1046,7 @@ static void op_drop(struct in *in)
         if ((paths[n] = strdup(mm.e[i].path)) != NULL)
             n++;
     for (size_t i = 0; i < n; i++) {
-        tg_reg_forget(paths[i], strlen(paths[i]));
+        tg_reg_forget(paths[i], strlen(paths[i]), 1);
         model_forgot(paths[i]);
         free(paths[i]);
     }

@@ -167,11 +167,34 @@ static int make_temp(struct thr *s, const char *dir, const char *prefix, char *p
     return fd;
 }
 
+/* Under TMPGUARD_MAX_AGE (some rounds) a scratch file of the thread's own that stayed idle may have
+ * been reclaimed before the thread removes it: that is the point of the setting. */
+static int reclaiming;
+
+/* Under it, a directory the thread is about to fill is held open meanwhile, as a program that
+ * wants it kept does: in use, never reclaimed.  Before the hold, it may already be gone (idle for
+ * longer than the age): then -1 and errno ENOENT, which counts as reclaimed.  Otherwise -2: no hold
+ * needed. */
+static int hold_dir(const char *dir)
+{
+    if (!reclaiming)
+        return -2;
+    return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+static void release_dir(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Files i0.. inside DIR by assorted calls (outputs inside a mkdtemp or mkdir directory). */
 static int fill_dir(struct thr *s, const char *dir)
 {
     int n = 1 + (int)pick(s, 3);
     char p[300];
+    int held = hold_dir(dir);
+    if (held == -1 && errno == ENOENT)
+        return 0; /* reclaimed before the thread came back to it */
     for (int i = 0; i < n; i++) {
         snprintf(p, sizeof p, "%s/i%d", dir, i);
         int fd = -1;
@@ -184,9 +207,11 @@ static int fill_dir(struct thr *s, const char *dir)
         }
         if (put_path(fd, f, p) < 0) {
             complain("cannot create %s: %s", p, strerror(errno));
+            release_dir(held);
             return i;
         }
     }
+    release_dir(held);
     return n;
 }
 
@@ -268,9 +293,6 @@ static void create_one(struct thr *s)
 /* ---- removal of its own ---------------------------------------------------------------------- */
 
 /* unlink-like on a path of this thread that must exist: ENOENT means someone else removed it. */
-/* Under TMPGUARD_MAX_AGE (some rounds) a scratch file of the thread's own that stayed idle may have
- * been reclaimed before the thread removes it: that is the point of the setting. */
-static int reclaiming;
 
 static void gone(const char *what, const char *p, int r)
 {
@@ -323,7 +345,7 @@ static void remove_one(struct thr *s)
 static void publish(struct thr *s)
 {
     char p[300], q[300], text[64], qname[64], inner[320];
-    int fd;
+    int fd, held = -2;
     unsigned v = pick(s, 5);
     snprintf(qname, sizeof qname, "pub-%d-%u", s->t, s->pub);
     snprintf(q, sizeof q, "%s/%s", pubdir, qname);
@@ -350,10 +372,14 @@ static void publish(struct thr *s)
             complain("mkdir for publishing %s: %s", p, strerror(errno));
             return;
         }
+        held = hold_dir(p); /* until it is published */
+        if (held == -1 && errno == ENOENT)
+            return; /* reclaimed before it was held: nothing to publish */
         snprintf(inner, sizeof inner, "%s/inner", p);
         fd = open(inner, O_CREAT | O_EXCL | O_WRONLY, 0644);
         if (fd < 0) {
             complain("create %s: %s", inner, strerror(errno));
+            release_dir(held);
             return;
         }
         put_fd(fd, text);
@@ -365,6 +391,7 @@ static void publish(struct thr *s)
     default: r = renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE); break;
     }
     close(fd);
+    release_dir(held);
     if (r == 0)
         s->pub++;
     else
