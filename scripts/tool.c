@@ -3,7 +3,8 @@
  *
  *   tmpguard [OPTION...] [--] COMMAND [ARG...]   run COMMAND under the shim, supervised (supervise.c)
  *   tmpguard reap [--dry-run] [--state-dir DIR]   what processes that are gone left (reaper.c)
- *   tmpguard status [--state-dir DIR] [PID]       the live processes that hold temp files (here) */
+ *   tmpguard status [--state-dir DIR] [PID]       the live processes that hold temp files (here)
+ *   tmpguard report [FILE]                        the call sites of a leak report, ranked (report.c) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,9 @@ static const struct opt status_opts[] = {
     {"--state-dir", "DIR", NULL, NULL, "the state directory to read"},
     {NULL, NULL, NULL, NULL, NULL},
 };
+static const struct opt report_opts[] = {
+    {NULL, NULL, NULL, NULL, NULL},
+};
 
 struct command {
     const char *name; /* NULL: run */
@@ -80,6 +84,11 @@ static const struct command commands[] = {
      "Removes what processes that are gone (SIGKILL, the OOM killer) left in their records.", reap_opts},
     {"status", "tmpguard status [--state-dir DIR] [PID]",
      "Lists the live processes that hold temp files; with PID, that process's files.", status_opts},
+    {"report", "tmpguard report [FILE]",
+     "Ranks the call sites of a leak report (the library's JSON lines, from FILE, or standard input when\n"
+     "FILE is absent or -) by the files they leaked, then the bytes; with the APIs and the causes of\n"
+     "removal of each, and the totals.",
+     report_opts},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -318,10 +327,17 @@ int main(int argc, char **argv)
         parse(c, argc, argv, &i, seen_reap, &t);
         if (i < argc)
             usage_error(c, "reap: unexpected argument '%s'", argv[i]);
-    } else {
+    } else if (c == &commands[2]) {
         parse(c, argc, argv, &i, seen_reap, &t);
         if (i + 1 < argc || (i < argc && strspn(argv[i], "0123456789") != strlen(argv[i])))
             usage_error(c, "status: unexpected argument '%s'", argv[i]);
+    } else {
+        parse(c, argc, argv, &i, seen_reap, &t); /* no options: only --help and "--" */
+        if (i + 1 < argc)
+            usage_error(c, "report: unexpected argument '%s'", argv[i + 1]);
+        /* It reads a file, not the state directory: the configuration below is none of its business
+         * (a malformed TMPGUARD_* would only add its warning to the report's stderr). */
+        return tool_report(i < argc ? argv[i] : NULL);
     }
     /* The roots, the state directory and the log level, as the shim below will see them. */
     if (t.state_dir)

@@ -32,4 +32,10 @@ int tool_is_record_name(const char *name);
  * (or dies of its signal). */
 int tool_run(struct tool *t, const char *lib, char **argv);
 
+/* report.c: the call sites of the library's leak report (JSON lines) read from PATH (NULL or "-":
+ * standard input), ranked by files leaked, then bytes, on stdout.  Returns the exit status: 0, or 1
+ * when PATH cannot be read or stdout written.  Lines it does not understand are skipped, and
+ * counted on stderr. */
+int tool_report(const char *path);
+
 #endif
