@@ -89,6 +89,12 @@ Test(report, native_sites_in_json)
     cr_expect_eq(LINES(out, "summary created=5 removed_by_program=1 removed_by_tmpguard=4 bytes_reclaimed=3009 kept=0 ",
                        "program=leaky"), 1, "the summary:\n%s", out);
     cr_expect_eq(count_below(f.root), 0, "%d entries left", count_below(f.root));
+    /* What an operator asks of a week of it: the call sites, the largest first. */
+    RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "report", report);
+    cr_assert(exited_with(r.status, 0), "tmpguard report: %s; %s", describe(r.status), r.err);
+    const char *first = strstr(r.out, " leaky_resize "), *second = strstr(r.out, " thumb_render ");
+    cr_expect(first && second && first < second, "leaky_resize (3 files) before thumb_render (1):\n%s", r.out);
+    cr_expect(strstr(r.out, "4 files, 3009 bytes leaked from 2 call sites") != NULL, "%s", r.out);
 }
 
 Test(report, native_sites_on_stderr_in_lsan_shape)
