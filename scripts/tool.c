@@ -51,6 +51,8 @@ static const struct opt run_opts[] = {
     {"--max-files", "N", "TMPGUARD_MAX_FILES", NULL, "reclaim the oldest idle ones beyond N files a process holds"},
     {"--max-bytes", "SIZE", "TMPGUARD_MAX_BYTES", NULL, "the same beyond SIZE (500M, 2G) a process holds"},
     {"--report", "stderr|FILE", "TMPGUARD_REPORT", NULL, "report each leak with its call site: LSan-style, or JSON lines"},
+    {"--atomic", "PATTERN", "TMPGUARD_ATOMIC", NULL, "stage rewrites of matching files, renamed into place whole (repeatable)"},
+    {"--atomic-commit", "WHEN", "TMPGUARD_ATOMIC_COMMIT", NULL, "close (the last descriptor goes) or success (status 0)"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 static const struct opt reap_opts[] = {
@@ -167,6 +169,21 @@ static void parse(const struct command *c, int argc, char **argv, int *i,
 static void seen_run(const struct opt *o, const char *value, void *arg)
 {
     (void)arg;
+    /* --atomic adds a pattern to those of the options before it (not to the environment's). */
+    static int atomic_seen;
+    if (!strcmp(o->name, "--atomic") && atomic_seen++) {
+        const char *before = getenv(o->env);
+        size_t n = strlen(before) + 1 + strlen(value) + 1;
+        char *both = malloc(n);
+        if (!both) {
+            perror("tmpguard");
+            exit(2);
+        }
+        snprintf(both, n, "%s:%s", before, value);
+        setenv(o->env, both, 1);
+        free(both);
+        return;
+    }
     setenv(o->env, value, 1);
 }
 

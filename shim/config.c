@@ -16,14 +16,15 @@ static char roots_buf[TG_MAX_ROOTS * 256 + TG_PATH_MAX];
  * getenv scan each: this runs in every process that loads the library. */
 enum var {
     V_MODE, V_OUTPUTS, V_LOG, V_LOG_FILE, V_ROOTS, V_STATE_DIR, V_SUPERVISOR, V_HANDOFF, V_MAX_AGE, V_MAX_FILES,
-    V_MAX_BYTES, V_REPORT, V_ADOPT, V_HEIR, V_TMPDIR, V_XDG, NVARS
+    V_MAX_BYTES, V_REPORT, V_ATOMIC, V_ATOMIC_COMMIT, V_ATOMIC_SYNC, V_ADOPT, V_HEIR, V_TMPDIR, V_XDG, NVARS
 };
 /* Those of the shim first, all starting with "TMPGUARD_" (9 bytes).  (The shim's own notes are a
  * name and "=" joined on purpose: NOLINT.) */
 static const char var_names[NVARS][24] = {
     "TMPGUARD_MODE=", "TMPGUARD_OUTPUTS=", "TMPGUARD_LOG=", "TMPGUARD_LOG_FILE=", "TMPGUARD_ROOTS=",
     "TMPGUARD_STATE_DIR=", "TMPGUARD_SUPERVISOR=", "TMPGUARD_HANDOFF=", "TMPGUARD_MAX_AGE=",
-    "TMPGUARD_MAX_FILES=", "TMPGUARD_MAX_BYTES=", "TMPGUARD_REPORT=",
+    "TMPGUARD_MAX_FILES=", "TMPGUARD_MAX_BYTES=", "TMPGUARD_REPORT=", "TMPGUARD_ATOMIC=",
+    "TMPGUARD_ATOMIC_COMMIT=", "TMPGUARD_ATOMIC_SYNC=",
     TG_ADOPT_VAR "=", // NOLINT(bugprone-suspicious-missing-comma)
     TG_HEIR_VAR "=",  // NOLINT(bugprone-suspicious-missing-comma)
     "TMPDIR=", "XDG_RUNTIME_DIR=",
@@ -148,6 +149,38 @@ static void load_roots(void)
     add_root("/tmp", 4, &used);
     add_root("/var/tmp", 8, &used);
     add_root("/dev/shm", 8, &used);
+}
+
+/* Atomic writes' patterns: absolute, no ':' (the record joins them by ':'), and all of them within
+ * the record's block.  A bad one is named and ignored; the others stay. */
+static char atomic_buf[TG_ROOTS_MAX + 1];
+static void load_atomic(void)
+{
+    const char *v = vars[V_ATOMIC];
+    size_t used = 0;
+    tg_cfg.natomic = 0;
+    for (const char *p = v; p && *p;) {
+        size_t len = len_to(p, ':');
+        if (len && (p[0] != '/' || used + len + 1 > sizeof atomic_buf - 1 || tg_cfg.natomic >= TG_MAX_ROOTS)) {
+            char one[256];
+            size_t n = len < sizeof one - 1 ? len : sizeof one - 1;
+            memcpy(one, p, n);
+            one[n] = '\0';
+            bad("TMPGUARD_ATOMIC", one, "absolute paths or patterns separated by ':' (a directory ends in /; at most 16, "
+                                        "2 KiB in all); this one is ignored");
+        } else if (len) {
+            memcpy(atomic_buf + used, p, len);
+            atomic_buf[used + len] = '\0';
+            tg_cfg.atomic[tg_cfg.natomic] = atomic_buf + used;
+            tg_cfg.atomic_len[tg_cfg.natomic++] = len;
+            used += len + 1;
+        }
+        p += len + (p[len] == ':');
+    }
+    static const char commits[][NAME_LEN] = {"close", "success"};
+    tg_cfg.atomic_on_success = pick(V_ATOMIC_COMMIT, "TMPGUARD_ATOMIC_COMMIT", "close or success", commits, 2, 0);
+    static const char syncs[][NAME_LEN] = {"0", "1"};
+    tg_cfg.atomic_sync = pick(V_ATOMIC_SYNC, "TMPGUARD_ATOMIC_SYNC", "1 (fsync before the rename) or 0", syncs, 2, 1);
 }
 
 /* Room left after the directory for a record's or marker's name ("/PID.heir", "/PID-N.rec"). */
@@ -306,6 +339,7 @@ void tg_config_load(const char *argv0)
         bad("TMPGUARD_MAX_FILES", vars[V_MAX_FILES], "a number of files above 0 (no limit)");
     if (vars[V_MAX_BYTES] && !(tg_cfg.max_bytes = tg_parse_size(vars[V_MAX_BYTES])))
         bad("TMPGUARD_MAX_BYTES", vars[V_MAX_BYTES], "a size such as 500M or 2G (no limit)");
+    load_atomic();
     /* Leak reports: off unless asked.  A relative path would land wherever the process happens to
      * be when it reports. */
     tg_cfg.report = TG_REPORT_OFF;

@@ -32,6 +32,12 @@ struct tg_config {
     enum tg_report_to { TG_REPORT_OFF, TG_REPORT_STDERR, TG_REPORT_FILE } report;
     char report_path[TG_PATH_MAX];
     const char *argv0;                    /* the program as started (argv[0]), or NULL */
+    /* Atomic writes (atomic.c): TMPGUARD_ATOMIC's patterns, TMPGUARD_ATOMIC_COMMIT=success,
+     * TMPGUARD_ATOMIC_SYNC. */
+    int natomic;
+    const char *atomic[TG_MAX_ROOTS];
+    size_t atomic_len[TG_MAX_ROOTS];
+    int atomic_on_success, atomic_sync;
     int adopt_pid;                        /* TG_ADOPT_VAR: this process's previous image had a record */
     struct tg_heir_note {                 /* TG_HEIR_VAR: its previous image may have been an heir */
         int self;                         /* the process it was written for (0: none) */

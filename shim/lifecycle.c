@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "config.h"
 #include "cs.h"
 #include "fmt.h"
@@ -38,6 +39,12 @@ void tg_track_first(void)
     resolve_eager();
     tg_signals_arm();
     errno = saved;
+}
+
+/* A staged write (atomic.c) is scratch until it is committed. */
+static void track_staged(const char *abs, size_t len, const struct stat *st, const struct tg_call *call)
+{
+    tg_track(abs, len, st, TG_K_STAGED, TG_WHEN_ENDS, call);
 }
 
 /* ---- the end: removing what this process owns -------------------------------------------- */
@@ -144,6 +151,10 @@ void tg_end(enum tg_end_how how, int code)
     /* A vfork child runs in its parent's memory: nothing here is its business. */
     if (tg_tls.vfork)
         return;
+    /* Staged writes of a process that succeeded are complete: committed before the end parks the
+     * other threads (never in a signal handler: a signal is no success). */
+    if (how != TG_END_SIGNAL && (code & 0xff) == 0 && tg_reg_pid && tg_getpid() == tg_reg_pid)
+        tg_atomic_end(1, how == TG_END_EXIT);
     if (tg_reg_pid && tg_getpid() == tg_reg_pid) {
         struct own o = {.failed = how == TG_END_SIGNAL || (code & 0xff) != 0, .keep_below = 0, .cursor = 0};
         tg_cs_begin_end();
@@ -271,6 +282,7 @@ static void fork_child(void)
     tg_signals_after_fork_child();
     tg_reg_after_fork_child();
     tg_site_after_fork_child();
+    tg_atomic_after_fork_child();
     tg_reclaim_after_fork_child();
 }
 
@@ -363,6 +375,7 @@ void tg_load(int argc, char **argv, void (*resolve)(void))
     tg_signals_on_fatal(end_by_signal);
     tg_reclaim_init();
     tg_site_init();
+    tg_atomic_init(track_staged);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     /* Registered before main: runs after every atexit handler the program registers. */
 #ifdef __GLIBC__
@@ -376,6 +389,7 @@ void tg_load(int argc, char **argv, void (*resolve)(void))
     if (tg_cfg.adopt_pid && tg_getpid() == tg_cfg.adopt_pid && tg_reg_adopt()) {
         resolve_eager();
         tg_signals_arm();
+        tg_atomic_adopted(); /* staged writes of the previous image (a shell's redirection) */
     }
     if (tg_cfg.heir_note.self)
         tg_heirs_from_exec();

@@ -45,7 +45,7 @@ static inline void tg_track(const char *abs, size_t len, const struct stat *st, 
 
 /* The process ends: exit status CODE, or death by signal CODE.  Removes what is due.
  * Async-signal-safe; does nothing in a process that does not own the registry. */
-enum tg_end_how { TG_END_EXIT, TG_END_SIGNAL };
+enum tg_end_how { TG_END_EXIT, TG_END_SIGNAL, TG_END_EXIT_NOW /* _exit: no stdio flush */ };
 void tg_end(enum tg_end_how how, int code);
 
 /* The fork wrapper reports each child here (daemon rule). */

@@ -150,3 +150,81 @@ int tg_resolve(int dfd, const char *path, char abs[])
     return (int)tg_normalize_len(abs, base + plen);
 }
 
+
+/* One bracket expression at *P (after its '['), against the byte C: 1 or 0 (never for a '/': a
+ * bracket stays within a component), or -1 when it is not closed (then the '[' is an ordinary
+ * byte).  *P moves past it. */
+static int bracket(const char **p, unsigned char c)
+{
+    const char *s = *p;
+    int negate = *s == '!' || *s == '^', found = 0;
+    s += negate;
+    for (int first = 1; *s && (first || *s != ']'); first = 0) {
+        unsigned char lo = (unsigned char)*s++, hi = lo;
+        if (lo == '\\' && *s)
+            lo = hi = (unsigned char)*s++;
+        if (*s == '-' && s[1] && s[1] != ']') {
+            hi = (unsigned char)s[1];
+            s += 2;
+            if (hi == '\\' && *s)
+                hi = (unsigned char)*s++;
+        }
+        found |= c >= lo && c <= hi;
+    }
+    if (*s != ']')
+        return -1;
+    *p = s + 1;
+    return c != '/' && found != negate;
+}
+
+int tg_path_matches(const char *pat, const char *str, size_t len)
+{
+    size_t pl = strlen(pat);
+    if (pl && pat[pl - 1] == '/')
+        return len > pl && memcmp(str, pat, pl) == 0;
+    const char *s = str, *end = str + len;
+    /* Backtracking over the last '*' only: each '*' stays within one path component, so a later
+     * '*' never needs an earlier one to match more. */
+    const char *star_p = NULL, *star_s = NULL;
+    for (;;) {
+        if (*pat == '*') {
+            while (*pat == '*')
+                pat++;
+            star_p = pat;
+            star_s = s;
+            continue;
+        }
+        if (s == end && !*pat)
+            return 1;
+        if (s < end && *pat) {
+            const char *next = pat + 1;
+            int ok;
+            if (*pat == '?') {
+                ok = *s != '/';
+            } else if (*pat == '[') {
+                int b = bracket(&next, (unsigned char)*s);
+                ok = b < 0 ? *s == '[' : b; /* not closed: an ordinary '[' */
+                if (b < 0)
+                    next = pat + 1;
+            } else if (*pat == '\\' && pat[1]) {
+                ok = *s == pat[1];
+                next = pat + 2;
+            } else {
+                ok = *s == *pat;
+            }
+            if (ok) {
+                pat = next;
+                s++;
+                continue;
+            }
+        }
+        /* Let the last '*' take one more byte, unless that byte is a '/'. */
+        if (star_p && star_s < end && *star_s != '/') {
+            star_s++;
+            pat = star_p;
+            s = star_s;
+            continue;
+        }
+        return 0;
+    }
+}

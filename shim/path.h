@@ -53,4 +53,11 @@ static inline size_t tg_last_component(const char *abs, size_t len)
     return i;
 }
 
+/* Whether the absolute path PATH (LEN bytes) matches PATTERN as TMPGUARD_ATOMIC reads it: a
+ * pattern ending in '/' covers everything below that directory; otherwise shell glob rules (*, ?,
+ * [...] with ! or ^, \ quoting), where no wildcard matches a '/' (fnmatch's FNM_PATHNAME).  Written
+ * here rather than fnmatch: the reaper's reader runs it in signal handlers, where fnmatch (which
+ * may allocate for multibyte patterns) is not safe. */
+int tg_path_matches(const char *pattern, const char *path, size_t len);
+
 #endif

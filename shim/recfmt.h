@@ -30,7 +30,9 @@
 
 /* SITE blocks (struct tg_rec_site) hold a call site that entries name (TG_E_SITE); written once,
  * only while leak reports are on. */
-enum tg_state { TG_FREE = 0, TG_LIVE = 1, TG_CLAIMED = 2, TG_PAD = 3, TG_ROOTS = 4, TG_SITE = 5 };
+/* A PATTERNS block, right after the roots when the process stages writes (TMPGUARD_ATOMIC), holds
+ * its patterns joined by ':' in the same layout as the roots: what a staged entry may lie beside. */
+enum tg_state { TG_FREE = 0, TG_LIVE = 1, TG_CLAIMED = 2, TG_PAD = 3, TG_ROOTS = 4, TG_SITE = 5, TG_PATTERNS = 6 };
 
 /* How an entry was created: decides how it is removed. */
 enum tg_kind {
@@ -38,7 +40,39 @@ enum tg_kind {
     TG_K_MKDTEMP = 2,      /* mkdtemp: a scratch directory, removed with its contents */
     TG_K_EXCL_PRIVATE = 3, /* O_CREAT|O_EXCL|O_RDWR, no group/other bits, under a temp root */
     TG_K_OTHER = 4,        /* any other create (open, fopen, mkdir...) under a temp root */
+    TG_K_STAGED = 5,       /* a staged write (TMPGUARD_ATOMIC) beside its target, anywhere: removed
+                            * unless it is renamed over its target (atomic.c) */
 };
+
+/* A staged write's name, beside its target DIR/NAME: DIR/.NAME.tmpguard-XXXXXX (six letters or
+ * digits).  The target is known from the name alone: the reaper checks it against the record's
+ * patterns. */
+#define TG_STAGE_TAG ".tmpguard-"
+#define TG_STAGE_RAND 6
+/* The target of the staged path P (LEN bytes) into OUT (CAP bytes); its length, or 0 when P is not
+ * of that form. */
+static inline size_t tg_rec_staged_target(const char *p, size_t len, char *out, size_t cap)
+{
+    size_t tag = sizeof TG_STAGE_TAG - 1, base = len;
+    while (base > 0 && p[base - 1] != '/')
+        base--;
+    /* ".", a name of at least one byte, the tag, the random part */
+    if (base == 0 || len - base < 1 + 1 + tag + TG_STAGE_RAND || p[base] != '.' ||
+        __builtin_memcmp(p + len - TG_STAGE_RAND - tag, TG_STAGE_TAG, tag) != 0)
+        return 0;
+    for (size_t i = len - TG_STAGE_RAND; i < len; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    size_t name = len - TG_STAGE_RAND - tag - base - 1, n = base + name;
+    if (n + 1 > cap)
+        return 0;
+    __builtin_memcpy(out, p, base);
+    __builtin_memcpy(out + base, p + base + 1, name);
+    out[n] = '\0';
+    return n;
+}
 
 /* When an entry is removed. */
 enum tg_when { TG_WHEN_ENDS = 1, TG_WHEN_FAILS = 2 };

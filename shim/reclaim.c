@@ -342,7 +342,8 @@ static int wanted(const struct tg_rec_entry *e, void *arg)
 {
     struct want *w = arg;
     w->site = tg_rec_entry_site(e);
-    return e->when == TG_WHEN_ENDS && !(w->audit && (e->flags & TG_E_AUDITED)) &&
+    /* (A staged write waiting for its commit is the program's file, not a leak: atomic.c.) */
+    return e->when == TG_WHEN_ENDS && e->kind != TG_K_STAGED && !(w->audit && (e->flags & TG_E_AUDITED)) &&
            (w->over || (w->age && w->now_ms - last_use_ms(e) >= w->age));
 }
 

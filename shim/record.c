@@ -214,7 +214,28 @@ int tg_rec_open(void)
     roots->pathlen = (uint16_t)len;
     roots->cells = (uint16_t)tg_rec_cells_for((uint32_t)len);
     atomic_store_explicit(&roots->state, TG_ROOTS, memory_order_relaxed);
-    atomic_store_explicit(&h->hw_cells, TG_REC_HEADER_CELLS + roots->cells, memory_order_release);
+    uint32_t hw = TG_REC_HEADER_CELLS + roots->cells;
+    /* The atomic-write patterns, in the same layout: a staged entry lies outside the roots, and a
+     * reader accepts it only beside a target these cover. */
+    if (tg_cfg.natomic) {
+        struct tg_rec_entry *pat = tg_rec_at(hw);
+        len = 0;
+        for (int i = 0; i < tg_cfg.natomic; i++) {
+            size_t pl = tg_cfg.atomic_len[i];
+            if (len + pl + 2 > TG_ROOTS_MAX)
+                break;
+            if (len)
+                pat->path[len++] = ':';
+            memcpy(pat->path + len, tg_cfg.atomic[i], pl);
+            len += pl;
+        }
+        pat->path[len] = '\0';
+        pat->pathlen = (uint16_t)len;
+        pat->cells = (uint16_t)tg_rec_cells_for((uint32_t)len);
+        atomic_store_explicit(&pat->state, TG_PATTERNS, memory_order_relaxed);
+        hw += pat->cells;
+    }
+    atomic_store_explicit(&h->hw_cells, hw, memory_order_release);
     memcpy(h->magic, TG_REC_MAGIC, 8); /* last: a reader never sees a half-made header as valid */
     return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "path.h"
 #include "sys.h"
 
 static int refuse(struct tg_rec_reader *r, const char *what)
@@ -119,6 +120,40 @@ int tg_rr_open(struct tg_rec_reader *r, int dfd, const char *name, char *buf, si
         s = end + 1;
     }
     r->cell = TG_REC_HEADER_CELLS + cells;
+    /* The atomic-write patterns, when the process staged writes: the next block. */
+    b = r->cell < r->hw ? (const struct tg_rec_entry *)window(r, (uint64_t)r->cell * TG_CELL, TG_CELL) : NULL;
+    if (b && atomic_load(&((struct tg_rec_entry *)b)->state) == TG_PATTERNS) {
+        if (b->pathlen > TG_ROOTS_MAX || tg_rec_cells_for(b->pathlen) != b->cells || r->cell + b->cells > r->hw)
+            return refuse(r, "bad patterns block");
+        cells = b->cells;
+        len = b->pathlen;
+        b = (const struct tg_rec_entry *)window(r, (uint64_t)r->cell * TG_CELL, (size_t)cells * TG_CELL);
+        if (!b || b->path[len] != '\0' || strlen(b->path) != len)
+            return refuse(r, "bad patterns block");
+        memcpy(r->patterns, b->path, len + 1);
+        for (char *s = r->patterns; *s;) {
+            char *end = strchr(s, ':');
+            if (r->npatterns >= TG_RR_MAX_ROOTS || s[0] != '/')
+                return refuse(r, "bad pattern in the patterns block");
+            r->pattern[r->npatterns++] = s;
+            if (!end)
+                break;
+            *end = '\0';
+            s = end + 1;
+        }
+        r->cell += cells;
+    }
+    return 0;
+}
+
+/* Whether P (LEN bytes) is a staged write beside a target that the record's patterns cover. */
+static int staged_by_pattern(const struct tg_rec_reader *r, const char *p, size_t len)
+{
+    char target[4096];
+    size_t tl = tg_rec_staged_target(p, len, target, sizeof target);
+    for (int i = 0; tl && i < r->npatterns; i++)
+        if (tg_path_matches(r->pattern[i], target, tl))
+            return 1;
     return 0;
 }
 
@@ -149,7 +184,7 @@ int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **out)
         if (c + cells > tg_chunk_start(k + 1))
             return refuse(r, "block crosses a chunk boundary");
         r->cell = c + cells;
-        if (state == TG_FREE || state == TG_PAD || state == TG_SITE)
+        if (state == TG_FREE || state == TG_PAD || state == TG_SITE || state == TG_PATTERNS)
             continue; /* (a call site is read when an entry names it: tg_rr_site) */
         if (state != TG_LIVE && state != TG_CLAIMED)
             return refuse(r, "unknown block state");
@@ -174,8 +209,12 @@ int tg_rr_next(struct tg_rec_reader *r, const struct tg_rec_entry **out)
             return refuse(r, "path is not an absolute normalised path");
         if (e->owner != r->h.pid)
             return refuse(r, "entry of another process");
-        if (e->kind < TG_K_MKSTEMP || e->kind > TG_K_OTHER || (e->when != TG_WHEN_ENDS && e->when != TG_WHEN_FAILS))
+        if (e->kind < TG_K_MKSTEMP || e->kind > TG_K_STAGED || (e->when != TG_WHEN_ENDS && e->when != TG_WHEN_FAILS))
             return refuse(r, "unknown kind of entry");
+        /* A staged write lies beside its target, anywhere: only in the staging name's form, beside a
+         * target the record's own patterns cover (every other check as for any entry). */
+        if (e->kind == TG_K_STAGED && (!S_ISREG(e->mode) || !staged_by_pattern(r, e->path, len)))
+            return refuse(r, "staged entry not beside a target of the record's patterns");
         int dir = S_ISDIR(e->mode), reg = S_ISREG(e->mode);
         if ((e->kind == TG_K_MKDTEMP && !dir) || ((e->kind == TG_K_MKSTEMP || e->kind == TG_K_EXCL_PRIVATE) && !reg) ||
             (e->kind == TG_K_OTHER && !dir && !reg))

@@ -25,6 +25,9 @@ struct tg_rec_reader {
     int nroots;
     const char *root[TG_RR_MAX_ROOTS];
     size_t root_len[TG_RR_MAX_ROOTS];
+    char patterns[TG_ROOTS_MAX + 1]; /* the atomic-write patterns, NUL-separated (PATTERNS block) */
+    int npatterns;
+    const char *pattern[TG_RR_MAX_ROOTS];
     char *buf;        /* caller's read buffer */
     size_t bufsz;
     uint64_t buf_off; /* file offset of buf[0] */

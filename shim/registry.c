@@ -515,7 +515,7 @@ static void adopted(void)
                 atomic_fetch_add(&tg_reg_scratch_kb, e->size_kb);
             }
             atomic_fetch_add(&name_filter[e->hash % FILTER], 1);
-        } else if (st != TG_PAD && st != TG_ROOTS && st != TG_SITE && e->cells <= MAX_CELLS) {
+        } else if (st != TG_PAD && st != TG_ROOTS && st != TG_SITE && st != TG_PATTERNS && e->cells <= MAX_CELLS) {
             /* (the roots block stays what it is: readers of the record need it; so do the call
              * sites, which entries made before the exec name) */
             atomic_store(&e->state, TG_FREE);

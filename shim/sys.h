@@ -100,5 +100,10 @@ static inline long long tg_realtime_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 static inline long tg_getcwd(char *buf, unsigned long n) { return TG_SYS(SYS_getcwd, buf, n, 0, 0); }
+static inline int tg_fsync(int fd) { return (int)TG_SYS(SYS_fsync, fd, 0, 0, 0); }
+static inline int tg_fchmod(int fd, int mode) { return (int)TG_SYS(SYS_fchmod, fd, mode, 0, 0); }
+static inline int tg_fchown(int fd, long uid, long gid) { return (int)TG_SYS(SYS_fchown, fd, uid, gid, 0); }
+static inline int tg_geteuid(void) { return (int)TG_SYS(SYS_geteuid, 0, 0, 0, 0); }
+static inline int tg_getegid(void) { return (int)TG_SYS(SYS_getegid, 0, 0, 0, 0); }
 
 #endif

@@ -27,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "config.h"
 #include "cs.h"
 #include "lifecycle.h"
@@ -98,6 +100,9 @@ int __libc_start_main(tg_main_fn *, int, char **, void (*)(void), void (*)(void)
     X(open, 1) X(open64, 1) X(openat, 1) X(openat64, 1) X(creat, 1) X(creat64, 1) X(fopen, 0)      \
     X(fopen64, 0) X(freopen, 0) X(freopen64, 0) X(mkdir, 1) X(mkdirat, 1) X(tmpfile, 0)            \
     X(tmpfile64, 0)                                                                                \
+    /* the last descriptor of a staged write goes, or a write to it fails (atomic.c) */             \
+    X(close, 1) X(dup2, 1) X(dup3, 1) IF_GLIBC(X(close_range, 1)) X(fclose, 0) X(write, 1)        \
+    X(pwrite, 1) X(pwrite64, 1) X(writev, 1)                                                       \
     /* removal and publishing: forget the entry */                                                 \
     X(unlink, 1) X(unlinkat, 1) X(remove, 0) X(rmdir, 1) X(rename, 1) X(renameat, 1)               \
     X(renameat2, 1)                                                                                \
@@ -314,6 +319,32 @@ static void opened(const char *p)
         tg_reclaim_note_open(p);
 }
 
+/* What the open wrappers do beyond the program's own open, where one of these features is on (set
+ * once at load): one flag test on the path every program pays. */
+static int open_hooks;
+
+/* An open that may be a staged write (TMPGUARD_ATOMIC), or reach a staged file of this process:
+ * returns 1 with *FD when atomic.c did it. */
+static int atomic_open(int dfd, const char *p, int flags, mode_t mode, int *fd, const struct tg_call *call)
+{
+    if (!tg_atomic_on && !atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed))
+        return 0;
+    if (!watching())
+        return 0;
+    tg_enter();
+    int r = tg_atomic_open(dfd, p, flags, mode, fd, call);
+    tg_leave();
+    return r;
+}
+
+/* The opens without a mode (no create): reclaim's note of a use, and atomic writes' O_TRUNC. */
+static int open_hook(int dfd, const char *p, int flags, int *fd, const struct tg_call *call)
+{
+    if (tg_reclaim_on)
+        opened(p);
+    return atomic_open(dfd, p, flags, 0, fd, call);
+}
+
 /* The path every program pays: a flag test and a call (and, where reclaiming is on, a look at the
  * name).
  *
@@ -322,12 +353,15 @@ static void opened(const char *p)
  * exported under the variadic names: no va_list, hence no spill of the argument registers on every
  * open (four instructions of the 27 an open costs); it is read only when it was passed.
  * Elsewhere, the portable va_arg. */
-#define OPEN_BODY(real, opener, api, dfd, ...)                                                          \
+#define OPEN_BODY(real, opener, api, dfd, ...)                                                     \
+    int fd_;                                                                                       \
     if (__builtin_expect(!HAS_MODE(flags), 1)) {                                                   \
-        if (__builtin_expect(tg_reclaim_on, 0))                                                    \
-            opened(p);                                                                             \
+        if (__builtin_expect(open_hooks, 0) && open_hook(dfd, p, flags, &fd_, CALL(api)))          \
+            return fd_;                                                                            \
         return REAL(real)(__VA_ARGS__);                                                            \
     }                                                                                              \
+    if (__builtin_expect(open_hooks, 0) && atomic_open(dfd, p, flags, mode, &fd_, CALL(api)))      \
+        return fd_;                                                                                \
     if (!(flags & O_CREAT) || !watching())                                                         \
         return REAL(real)(__VA_ARGS__, mode);                                                      \
     return create_open_at(opener, dfd, p, flags, mode, CALL(api))
@@ -373,6 +407,9 @@ OPENAT_WRAPPER(openat64, OPENAT64, TG_API_OPENAT64);
 /* creat is open(O_CREAT|O_WRONLY|O_TRUNC). */
 EXPORT int creat(const char *p, mode_t mode)
 {
+    int fd;
+    if (open_hooks && atomic_open(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, &fd, CALL(TG_API_CREAT)))
+        return fd;
     if (!watching())
         return REAL(creat)(p, mode);
     return create_open_at(OPEN, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, CALL(TG_API_CREAT));
@@ -380,6 +417,9 @@ EXPORT int creat(const char *p, mode_t mode)
 
 EXPORT int creat64(const char *p, mode_t mode)
 {
+    int fd;
+    if (open_hooks && atomic_open(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, &fd, CALL(TG_API_CREAT64)))
+        return fd;
     if (!watching())
         return REAL(creat64)(p, mode);
     return create_open_at(OPEN64, AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, CALL(TG_API_CREAT64));
@@ -415,8 +455,24 @@ static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *p
     return f;
 }
 
+/* fopen of a file that may be a staged write, or reach one: 1 with *F when atomic.c did it. */
+static int atomic_fopen(FILE *(*fn)(const char *, const char *), const char *p, const char *m, FILE **f,
+                        const struct tg_call *call)
+{
+    if (!open_hooks || (!tg_atomic_on && !atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed)) || !p ||
+        !m || !watching())
+        return 0;
+    tg_enter();
+    int r = tg_atomic_fopen(p, m, fn, f, call);
+    tg_leave();
+    return r;
+}
+
 EXPORT FILE *fopen(const char *p, const char *m)
 {
+    FILE *f;
+    if (atomic_fopen(REAL(fopen), p, m, &f, CALL(TG_API_FOPEN)))
+        return f;
     if (!mode_creates(m) || !watching())
         return REAL(fopen)(p, m);
     return create_fopen(REAL(fopen), p, m, CALL(TG_API_FOPEN));
@@ -424,6 +480,9 @@ EXPORT FILE *fopen(const char *p, const char *m)
 
 EXPORT FILE *fopen64(const char *p, const char *m)
 {
+    FILE *f;
+    if (atomic_fopen(REAL(fopen64), p, m, &f, CALL(TG_API_FOPEN64)))
+        return f;
     if (!mode_creates(m) || !watching())
         return REAL(fopen64)(p, m);
     return create_fopen(REAL(fopen64), p, m, CALL(TG_API_FOPEN64));
@@ -533,6 +592,95 @@ EXPORT FILE *tmpfile64(void)
     tg_leave();
     return f;
 }
+
+/* ---- the last descriptor of a staged write ------------------------------------------------- */
+
+/* Only while this process has a staged write (atomic.c): one load for every other program. */
+static inline int staging(void)
+{
+    return __builtin_expect(atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed) != 0, 0) &&
+           !tg_tls.in && !tg_tls.vfork;
+}
+
+static int call_close(int fd) { return REAL(close)(fd); }
+static int call_fclose(FILE *f) { return REAL(fclose)(f); }
+
+EXPORT int close(int fd)
+{
+    if (!staging())
+        return REAL(close)(fd);
+    tg_enter();
+    int r = tg_atomic_close(fd, call_close);
+    tg_leave();
+    return r;
+}
+
+EXPORT int fclose(FILE *f)
+{
+    if (!staging())
+        return REAL(fclose)(f);
+    tg_enter();
+    int r = tg_atomic_fclose(f, call_fclose);
+    tg_leave();
+    return r;
+}
+
+/* dup2 and dup3 close NEWFD first: a shell's redirection back (dup2 of the saved descriptor onto 1)
+ * is how a staged file's last descriptor goes. */
+#define DUPPING(call, oldfd, newfd)                                                                \
+    do {                                                                                           \
+        if (!staging())                                                                            \
+            return call;                                                                           \
+        int r_ = call;                                                                             \
+        if (r_ >= 0) {                                                                             \
+            int e_ = errno;                                                                        \
+            tg_enter();                                                                            \
+            tg_atomic_duped(oldfd, newfd);                                                         \
+            tg_leave();                                                                            \
+            errno = e_;                                                                            \
+        }                                                                                          \
+        return r_;                                                                                 \
+    } while (0)
+
+EXPORT int dup2(int oldfd, int newfd) { DUPPING(REAL(dup2)(oldfd, newfd), oldfd, newfd); }
+EXPORT int dup3(int oldfd, int newfd, int fl) { DUPPING(REAL(dup3)(oldfd, newfd, fl), oldfd, newfd); }
+
+#ifdef __GLIBC__
+EXPORT int close_range(unsigned lo, unsigned hi, int fl)
+{
+    if (!staging())
+        return REAL(close_range)(lo, hi, fl);
+    int r = REAL(close_range)(lo, hi, fl);
+    if (r == 0 && !(fl & CLOSE_RANGE_CLOEXEC)) {
+        int e = errno;
+        tg_enter();
+        tg_atomic_closed_range(lo, hi);
+        tg_leave();
+        errno = e;
+    }
+    return r;
+}
+#endif
+
+/* A write that fails (the disk full) leaves a staged file that is never committed.  Every program's
+ * writes pass here: a test of the result, and a load only when it failed. */
+#define WRITING(call, fd)                                                                          \
+    do {                                                                                           \
+        ssize_t r_ = call;                                                                         \
+        if (__builtin_expect(r_ < 0, 0) && staging()) {                                            \
+            int e_ = errno;                                                                        \
+            tg_enter();                                                                            \
+            tg_atomic_write_failed(fd, e_);                                                        \
+            tg_leave();                                                                            \
+            errno = e_;                                                                            \
+        }                                                                                          \
+        return r_;                                                                                 \
+    } while (0)
+
+EXPORT ssize_t write(int fd, const void *b, size_t n) { WRITING(REAL(write)(fd, b, n), fd); }
+EXPORT ssize_t pwrite(int fd, const void *b, size_t n, off_t off) { WRITING(REAL(pwrite)(fd, b, n, off), fd); }
+EXPORT ssize_t pwrite64(int fd, const void *b, size_t n, off64_t off) { WRITING(REAL(pwrite64)(fd, b, n, off), fd); }
+EXPORT ssize_t writev(int fd, const struct iovec *v, int n) { WRITING(REAL(writev)(fd, v, n), fd); }
 
 /* ---- removal and publishing --------------------------------------------------------------- */
 
@@ -877,14 +1025,14 @@ EXPORT int execle(const char *p, const char *arg0, ...)
 /* _exit skips atexit handlers, so the end is reported here. */
 EXPORT void _exit(int status)
 {
-    tg_end(TG_END_EXIT, status);
+    tg_end(TG_END_EXIT_NOW, status);
     REAL(_exit)(status);
     __builtin_unreachable();
 }
 
 EXPORT void _Exit(int status)
 {
-    tg_end(TG_END_EXIT, status);
+    tg_end(TG_END_EXIT_NOW, status);
     REAL(_Exit)(status);
     __builtin_unreachable();
 }
@@ -927,4 +1075,5 @@ __attribute__((constructor)) static void tmpguard_init(int argc, char **argv, ch
 {
     (void)envp;
     tg_load(argc, argv, resolve_eager);
+    open_hooks = tg_reclaim_on || tg_atomic_on;
 }
