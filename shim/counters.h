@@ -15,6 +15,7 @@
 #ifndef TG_COUNTERS_H
 #define TG_COUNTERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "report.h"
@@ -38,7 +39,7 @@ struct tg_cnt_file {
     uint64_t refused; /* records the reaper refused (each refusal counts) */
     char pad1[56];
 };
-_Static_assert(sizeof(struct tg_cnt_file) == 64 * (2 + TG_CNT_CAUSES), "one cell each");
+_Static_assert(sizeof(struct tg_cnt_file) == (size_t)64 * (2 + TG_CNT_CAUSES), "one cell each");
 
 /* What one remover adds (or what a reader read). */
 struct tg_counts {

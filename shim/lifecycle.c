@@ -88,10 +88,10 @@ static struct tg_tally end_tally; /* what the end removed, for the state directo
 static void own_report(void *self, const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes)
 {
     (void)self;
-    if (o == TG_REMOVED)
+    if (o == TG_REMOVED) {
         tg_reg_count_reclaimed(bytes);
-    if (o == TG_REMOVED)
         tg_tally_removed(&end_tally, bytes);
+    }
     /* (In audit mode, an entry a sweep has reported already is not reported twice.) */
     if (o == TG_REMOVED || (o == TG_WOULD && !(e->flags & TG_E_AUDITED)))
         tg_report_leak(&end_report, e, bytes, o == TG_REMOVED, tg_reg_site_at(tg_rec_entry_site(e)));

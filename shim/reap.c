@@ -67,6 +67,8 @@ static void file_report(void *self, const struct tg_rec_entry *e, enum tg_outcom
     if (f->o->leaks && (o == TG_REMOVED || o == TG_WOULD)) {
         struct {
             struct tg_rec_site head;
+            /* Room for the site's text, which follows its head (head.text): read through head. */
+            // cppcheck-suppress unusedStructMember
             char text[TG_SITE_TEXT_MAX + 1];
         } site;
         uint32_t cell = tg_rec_entry_site(e);

@@ -296,10 +296,10 @@ static void chosen_report(void *self, const struct tg_rec_entry *ce, enum tg_out
 {
     struct tg_rec_entry *e = (struct tg_rec_entry *)ce; /* the registry's own block */
     struct cand *c = cand_of(self, e);
-    if (o == TG_REMOVED)
+    if (o == TG_REMOVED) {
         tg_reg_count_reclaimed(bytes);
-    if (o == TG_REMOVED)
         tg_tally_removed(&swept, bytes);
+    }
     if (o == TG_REMOVED || o == TG_WOULD)
         tg_report_leak(&sweep_report, e, bytes, o == TG_REMOVED, c ? tg_reg_site_at(c->site) : NULL);
     if (o == TG_WOULD) {
