@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "counters.h"
 #include "proc.h"
 #include "reap.h"
 #include "recread.h"
@@ -193,7 +194,7 @@ static void reap_as_user(const struct tool *t, uid_t uid, int dfd, const char *n
         if ((pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) < 0 || setresgid(gid, gid, gid) < 0 ||
             setresuid(uid, uid, uid) < 0)
             _exit(3);
-        struct totals mine = {0, 0, 0, 0, 0};
+        struct totals mine = {0};
         struct tally k = {t->say, &mine, NULL};
         struct tg_rec_reader r;
         opts->arg = &k;
@@ -212,6 +213,7 @@ static void reap_as_user(const struct tool *t, uid_t uid, int dfd, const char *n
         sum->records += got.records;
         sum->refused += got.refused;
         sum->live += got.live;
+        sum->unsaid += got.unsaid;
     }
     close(pfd[0]);
     if (pid > 0)
@@ -226,6 +228,8 @@ static void reap_one(const struct tool *t, int dfd, const char *name, struct tot
     if (tg_rr_open(&r, dfd, name, buf, sizeof buf) < 0) {
         if (strstr(r.why, "cannot be opened") == NULL || !quiet)
             fprintf(stderr, "tmpguard: skipped record %s/%s: %s\n", t->state_dir, name, r.why);
+        else
+            sum->unsaid++;
         tg_rr_close(&r);
         sum->refused++;
         return;
@@ -276,7 +280,7 @@ static void clear_marker(int dfd, const char *name)
 
 struct totals tool_reap_all(struct tool *t, int quiet)
 {
-    struct totals sum = {0, 0, 0, 0, 0};
+    struct totals sum = {0};
     int dfd = tool_open_state_dir(t, 1); /* no state directory: nothing was ever recorded */
     if (dfd < 0)
         return sum;
@@ -289,6 +293,9 @@ struct totals tool_reap_all(struct tool *t, int quiet)
     }
     if (d)
         closedir(d);
+    /* The refusals said above, for the state directory's counters (tmpguard stats). */
+    if (!t->dry_run && sum.refused > sum.unsaid)
+        tg_counters_add(dfd, NULL, &(struct tg_counts){.refused = sum.refused - sum.unsaid});
     close(dfd);
     fflush(stdout);
     return sum;

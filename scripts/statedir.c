@@ -1,6 +1,8 @@
 /* The state directory as the tools read it: only if it is safe to believe. */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,4 +39,43 @@ int tool_is_record_name(const char *n)
 {
     size_t l = strlen(n);
     return l > 4 && strcmp(n + l - 4, ".rec") == 0 && n[0] != '.';
+}
+
+/* The default state directories of every user (config.c: $XDG_RUNTIME_DIR/tmpguard, which is
+ * /run/user/UID/tmpguard under systemd-logind, else /tmp/tmpguard-UID), with where the UID stands in
+ * each path. */
+static const struct {
+    const char *pattern;
+    size_t uid_at; /* the UID's offset in a match */
+} user_dirs[] = {
+    {"/tmp/tmpguard-*", sizeof "/tmp/tmpguard-" - 1},
+    {"/run/user/*/tmpguard", sizeof "/run/user/" - 1},
+};
+
+void tool_each_user_dir(struct tool *t, void (*each)(struct tool *t, void *arg), void *arg)
+{
+    for (size_t k = 0; k < sizeof user_dirs / sizeof user_dirs[0]; k++) {
+        glob_t g;
+        if (glob(user_dirs[k].pattern, GLOB_NOSORT, NULL, &g) != 0)
+            continue; /* none */
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            const char *dir = g.gl_pathv[i];
+            char *end;
+            errno = 0;
+            unsigned long uid = strtoul(dir + user_dirs[k].uid_at, &end, 10);
+            struct stat st;
+            if (end == dir + user_dirs[k].uid_at || (*end && *end != '/') || errno || lstat(dir, &st) < 0)
+                continue; /* not a user's directory by its name (or gone) */
+            /* A directory made under another user's name (/tmp is everyone's) is not believed. */
+            if (st.st_uid != (uid_t)uid) {
+                t->dir_refused = 1;
+                fprintf(stderr, "tmpguard: state directory %s refused: it does not belong to user %lu\n", dir, uid);
+                continue;
+            }
+            t->state_dir = dir;
+            each(t, arg);
+        }
+        globfree(&g);
+    }
+    t->state_dir = NULL;
 }

@@ -2,9 +2,10 @@
  * this program and runs it).
  *
  *   tmpguard [OPTION...] [--] COMMAND [ARG...]   run COMMAND under the shim, supervised (supervise.c)
- *   tmpguard reap [--dry-run] [--state-dir DIR]   what processes that are gone left (reaper.c)
+ *   tmpguard reap [--dry-run] [--state-dir DIR | --all-users]   what processes that are gone left (reaper.c)
  *   tmpguard status [--state-dir DIR] [PID]       the live processes that hold temp files (here)
- *   tmpguard report [FILE]                        the call sites of a leak report, ranked (report.c) */
+ *   tmpguard report [FILE]                        the call sites of a leak report, ranked (report.c)
+ *   tmpguard stats [--prometheus] [--output FILE]  the node's figures (stats.c) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,7 @@ static const struct opt run_opts[] = {
 static const struct opt reap_opts[] = {
     {"--dry-run", NULL, NULL, NULL, "say what would be removed, remove nothing"},
     {"--state-dir", "DIR", NULL, NULL, "the state directory to reap"},
+    {"--all-users", NULL, NULL, NULL, "every user's (root: /tmp/tmpguard-*, /run/user/*/tmpguard), with each user's rights"},
     {"--report", "stderr|FILE", NULL, NULL, "report each leak reaped with its call site (as the library does)"},
     {"--supervisor", "PID:START", NULL, NULL, NULL}, /* the launcher's own tree only */
     {NULL, NULL, NULL, NULL, NULL},
@@ -67,6 +69,13 @@ static const struct opt status_opts[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 static const struct opt report_opts[] = {
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct opt stats_opts[] = {
+    {"--prometheus", NULL, NULL, NULL, "in the Prometheus text exposition format"},
+    {"--output", "FILE", NULL, NULL, "write FILE atomically (FILE.PID, renamed over it), not stdout"},
+    {"--state-dir", "DIR", NULL, NULL, "the state directory to read"},
+    {"--all-users", NULL, NULL, NULL, "every user's state directory (as root)"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -82,7 +91,7 @@ static const struct command commands[] = {
      "Runs COMMAND with the tmpguard library preloaded, as a supervised child: removes the temp files its\n"
      "processes leave behind, also after SIGKILL, and exits as COMMAND exits.",
      run_opts},
-    {"reap", "tmpguard reap [--dry-run] [--state-dir DIR]",
+    {"reap", "tmpguard reap [--dry-run] [--state-dir DIR | --all-users] [--report stderr|FILE]",
      "Removes what processes that are gone (SIGKILL, the OOM killer) left in their records.", reap_opts},
     {"status", "tmpguard status [--state-dir DIR] [PID]",
      "Lists the live processes that hold temp files; with PID, that process's files.", status_opts},
@@ -91,6 +100,10 @@ static const struct command commands[] = {
      "FILE is absent or -) by the files they leaked, then the bytes; with the APIs and the causes of\n"
      "removal of each, and the totals.",
      report_opts},
+    {"stats", "tmpguard stats [--prometheus] [--output FILE] [--state-dir DIR | --all-users]",
+     "Prints the figures of the state directory: files and bytes removed by cause (exit, signal, max-age,\n"
+     "reap) since it was made, files outstanding and processes tracking now, records the reaper refused.",
+     stats_opts},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -141,6 +154,10 @@ static void parse(const struct command *c, int argc, char **argv, int *i,
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             print_usage(stdout, c == &commands[0] ? NULL : c);
+            exit(0);
+        }
+        if (!strcmp(a, "--version")) {
+            printf("tmpguard %s\n", TMPGUARD_VERSION);
             exit(0);
         }
         if (a[0] != '-' || !a[1])
@@ -196,6 +213,12 @@ static void seen_reap(const struct opt *o, const char *value, void *arg)
         t->state_dir = value;
     } else if (!strcmp(o->name, "--report")) {
         setenv("TMPGUARD_REPORT", value, 1); /* read with the rest of the configuration */
+    } else if (!strcmp(o->name, "--all-users")) {
+        t->all_users = 1;
+    } else if (!strcmp(o->name, "--prometheus")) {
+        t->prometheus = 1;
+    } else if (!strcmp(o->name, "--output")) {
+        t->output = value;
     } else {
         unsigned long long s;
         int p;
@@ -278,10 +301,23 @@ static int cmd_status(struct tool *t, int pid)
 
 /* Exit status 0 when everything found could be dealt with; 1 when the state directory or a record
  * was refused (a cron job should hear of it); a missing state directory is nothing to reap. */
+static void reap_dir(struct tool *t, void *arg)
+{
+    struct totals *sum = arg, one = tool_reap_all(t, 0);
+    sum->files += one.files;
+    sum->bytes += one.bytes;
+    sum->records += one.records;
+    sum->refused += one.refused;
+}
+
 static int cmd_reap(struct tool *t)
 {
     t->say = stdout;
-    struct totals sum = tool_reap_all(t, 0);
+    struct totals sum = {0};
+    if (t->all_users)
+        tool_each_user_dir(t, reap_dir, &sum);
+    else
+        reap_dir(t, &sum);
     printf("%s %llu files, %llu bytes, from %llu records%s\n", t->dry_run ? "would remove" : "removed", sum.files,
            sum.bytes, sum.records, sum.refused ? " (some records skipped, see above)" : "");
     return t->dir_refused || sum.refused ? 1 : 0;
@@ -324,7 +360,8 @@ static const char *find_lib(void)
 
 int main(int argc, char **argv)
 {
-    struct tool t = {.state_dir = NULL, .dry_run = 0, .say = NULL, .only_supervisor = {.pid = 0}, .dir_refused = 0};
+    struct tool t = {.state_dir = NULL, .dry_run = 0, .say = NULL, .only_supervisor = {.pid = 0}, .dir_refused = 0,
+                     .all_users = 0, .prometheus = 0, .output = NULL};
     int i = 1;
     const struct command *c = &commands[0];
     if (argc > 1 && !strcmp(argv[1], "--version")) {
@@ -344,10 +381,18 @@ int main(int argc, char **argv)
         parse(c, argc, argv, &i, seen_reap, &t);
         if (i < argc)
             usage_error(c, "reap: unexpected argument '%s'", argv[i]);
+        if (t.all_users && t.state_dir)
+            usage_error(c, "%s", "reap: --all-users and --state-dir exclude each other");
     } else if (c == &commands[2]) {
         parse(c, argc, argv, &i, seen_reap, &t);
         if (i + 1 < argc || (i < argc && strspn(argv[i], "0123456789") != strlen(argv[i])))
             usage_error(c, "status: unexpected argument '%s'", argv[i]);
+    } else if (c == &commands[4]) {
+        parse(c, argc, argv, &i, seen_reap, &t);
+        if (i < argc)
+            usage_error(c, "stats: unexpected argument '%s'", argv[i]);
+        if (t.all_users && t.state_dir)
+            usage_error(c, "%s", "stats: --all-users and --state-dir exclude each other");
     } else {
         parse(c, argc, argv, &i, seen_reap, &t); /* no options: only --help and "--" */
         if (i + 1 < argc)
@@ -367,6 +412,8 @@ int main(int argc, char **argv)
         return cmd_reap(&t);
     if (c == &commands[2])
         return cmd_status(&t, i < argc ? atoi(argv[i]) : 0);
+    if (c == &commands[4])
+        return tool_stats(&t);
     const char *lib = find_lib();
     return lib ? tool_run(&t, lib, argv + i) : 2;
 }

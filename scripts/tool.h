@@ -14,10 +14,14 @@ struct tool {
     FILE *say;                       /* where removals are reported: stdout (reap), stderr or nowhere (run) */
     struct tg_proc_id only_supervisor; /* reap only the records of this launcher's tree (pid 0: all) */
     int dir_refused;                 /* set when the state directory exists but could not be used */
+    int all_users;                   /* reap, stats: every user's default state directory */
+    int prometheus;                  /* stats: the Prometheus text format */
+    const char *output;              /* stats: the file to write (atomically), or NULL: stdout */
 };
 
 struct totals {
     unsigned long long files, bytes, records, refused, live;
+    unsigned long long unsaid; /* of the refused: records that could not be opened, not said (QUIET) */
 };
 
 /* reaper.c: every record of a dead process in the state directory (those of T->only_supervisor,
@@ -27,6 +31,14 @@ struct totals tool_reap_all(struct tool *t, int quiet);
 /* Opens the state directory if it is safe to believe (tool.c's rule, shared). -1 when not. */
 int tool_open_state_dir(struct tool *t, int quiet_if_missing);
 int tool_is_record_name(const char *name);
+/* Every user's default state directory that exists: /tmp/tmpguard-UID and /run/user/UID/tmpguard,
+ * each only if it belongs to UID (else it is named on stderr and T->dir_refused set).  Calls EACH
+ * with T->state_dir set to it. */
+void tool_each_user_dir(struct tool *t, void (*each)(struct tool *t, void *arg), void *arg);
+
+/* stats.c: the figures of the state directory (or, T->all_users, of every user's) on stdout or in
+ * T->output.  Returns the exit status. */
+int tool_stats(struct tool *t);
 
 /* supervise.c: runs ARGV under the shim (library LIB) as a supervised child; returns its status
  * (or dies of its signal). */

@@ -10,6 +10,7 @@
 
 #include "atomic.h"
 #include "config.h"
+#include "counters.h"
 #include "cs.h"
 #include "fmt.h"
 #include "heirs.h"
@@ -89,12 +90,15 @@ static void own_put_back(void *self, struct tg_rec_entry *e)
 
 /* The leak report of the end (report.h); one end per process. */
 static struct tg_report end_report;
+static struct tg_tally end_tally; /* what the end removed, for the state directory's counters */
 
 static void own_report(void *self, const struct tg_rec_entry *e, enum tg_outcome o, uint64_t bytes)
 {
     (void)self;
-    if (o == TG_REMOVED)
+    if (o == TG_REMOVED) {
         tg_reg_count_reclaimed(bytes);
+        tg_tally_removed(&end_tally, bytes);
+    }
     /* (In audit mode, an entry a sweep has reported already is not reported twice.) */
     if (o == TG_REMOVED || (o == TG_WOULD && !(e->flags & TG_E_AUDITED)))
         tg_report_leak(&end_report, e, bytes, o == TG_REMOVED, tg_reg_site_at(tg_rec_entry_site(e)));
@@ -174,6 +178,10 @@ void tg_end(enum tg_end_how how, int code)
         } else {
             tg_rec_unlink();
         }
+        /* Counted where the record was (its directory was this user's then); nothing removed, no look. */
+        if (tg_rec_is_file())
+            tg_counters_add_removed(-1, tg_cfg.state_dir, how == TG_END_SIGNAL ? TG_CAUSE_SIGNAL : TG_CAUSE_EXIT,
+                                    end_tally.files, end_tally.bytes);
         /* (The record's file may be gone; its mapping is still this process's.) */
         tg_report_summary(&end_report, tg_rec_header(), 0, 0);
         tg_report_end(&end_report);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "counters.h"
 #include "proc.h"
 #include "sys.h"
 
@@ -66,6 +67,8 @@ static void file_report(void *self, const struct tg_rec_entry *e, enum tg_outcom
     if (f->o->leaks && (o == TG_REMOVED || o == TG_WOULD)) {
         struct {
             struct tg_rec_site head;
+            /* Room for the site's text, which follows its head (head.text): read through head. */
+            // cppcheck-suppress unusedStructMember
             char text[TG_SITE_TEXT_MAX + 1];
         } site;
         uint32_t cell = tg_rec_entry_site(e);
@@ -142,6 +145,8 @@ enum tg_reap_result tg_reap_record(int dfd, const char *name, const struct tg_re
         tg_report_summary(o->leaks, &h, f.removed, f.bytes);
     if (o->leaks)
         tg_report_end(o->leaks);
+    if (!o->dry)
+        tg_counters_add_removed(dfd, NULL, TG_CAUSE_REAP, f.removed, f.bytes);
     if (rc < 0)
         return TG_REAP_KEPT;
     /* The record stays only for what living heirs may still use; what was left otherwise is left

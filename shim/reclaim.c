@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "counters.h"
 #include "cs.h"
 #include "fmt.h"
 #include "log.h"
@@ -289,13 +290,16 @@ static void chosen_put_back(void *self, struct tg_rec_entry *e) { settle(cand_of
 
 /* The leak report of one sweep (report.h): one sweeper at a time. */
 static struct tg_report sweep_report;
+static struct tg_tally swept; /* what one sweep removed, for the state directory's counters */
 
 static void chosen_report(void *self, const struct tg_rec_entry *ce, enum tg_outcome o, uint64_t bytes)
 {
     struct tg_rec_entry *e = (struct tg_rec_entry *)ce; /* the registry's own block */
     struct cand *c = cand_of(self, e);
-    if (o == TG_REMOVED)
+    if (o == TG_REMOVED) {
         tg_reg_count_reclaimed(bytes);
+        tg_tally_removed(&swept, bytes);
+    }
     if (o == TG_REMOVED || o == TG_WOULD)
         tg_report_leak(&sweep_report, e, bytes, o == TG_REMOVED, c ? tg_reg_site_at(c->site) : NULL);
     if (o == TG_WOULD) {
@@ -444,8 +448,11 @@ static void sweep(long long now_ms)
     struct tg_sweep_opts so = {.dry = audit, .guard = NULL, .phase = TG_SWEEP_ALL, .stride = 0, .offset = 0,
                                .report_kept_dirs = 0};
     tg_report_begin(&sweep_report, tg_reg_pid, tg_rec_header()->program, audit ? TG_CAUSE_AUDIT : TG_CAUSE_MAX_AGE);
+    swept = (struct tg_tally){0, 0};
     tg_sweep(&src, &so);
     tg_report_end(&sweep_report);
+    if (tg_rec_is_file())
+        tg_counters_add_removed(-1, tg_cfg.state_dir, TG_CAUSE_MAX_AGE, swept.files, swept.bytes);
     /* Whatever the removal did not come to is its owner's again. */
     for (int i = 0; i < s.n; i++)
         settle(&s.c[i], 0);

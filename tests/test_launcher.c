@@ -82,6 +82,75 @@ Test(launcher, usage_errors)
     cr_expect(exited_with(r.status, 2) && strstr(r.err, "TMPGUARD_LIB"), "%s %s", describe(r.status), r.err);
 }
 
+/* The version meson.build declares ("version : 'X'"), which --version must print. */
+static const char *project_version(void)
+{
+    static char v[64];
+    char *build = slurp(src_path("meson.build"));
+    cr_assert(build, "meson.build unreadable");
+    const char *p = strstr(build, "version : '");
+    cr_assert(p, "no version in meson.build");
+    p += strlen("version : '");
+    snprintf(v, sizeof v, "%.*s", (int)strcspn(p, "'"), p);
+    free(build);
+    return v;
+}
+
+static const char *const subcommands[] = {"", "reap", "status", "report", "stats"};
+
+/* --help (and -h) prints the usage on stdout and exits 0; --version prints the version of
+ * meson.build; the same after every command. */
+Test(launcher, help_and_version_of_every_command)
+{
+    struct run r;
+    char want[128];
+    for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++) {
+        const char *c = subcommands[i];
+        snprintf(want, sizeof want, "usage: tmpguard %s", c);
+        for (const char *h = "--help\0-h\0"; *h; h += strlen(h) + 1) {
+            if (*c)
+                RUN(&f, 0, NULL, NULL, &r, launcher, c, h);
+            else
+                RUN(&f, 0, NULL, NULL, &r, launcher, h);
+            cr_expect(exited_with(r.status, 0) && strncmp(r.out, want, strlen(want)) == 0 && !r.err[0],
+                      "tmpguard %s %s: %s\nout: %s\nerr: %s", c, h, describe(r.status), r.out, r.err);
+        }
+        if (*c)
+            RUN(&f, 0, NULL, NULL, &r, launcher, c, "--version");
+        else
+            RUN(&f, 0, NULL, NULL, &r, launcher, "--version");
+        snprintf(want, sizeof want, "tmpguard %s\n", project_version());
+        cr_expect(exited_with(r.status, 0) && strcmp(r.out, want) == 0 && !r.err[0],
+                  "tmpguard %s --version: %s\nout: %s\nerr: %s", c, describe(r.status), r.out, r.err);
+    }
+    /* The whole usage names every command. */
+    RUN(&f, 0, NULL, NULL, &r, launcher, "--help");
+    for (size_t i = 1; i < sizeof subcommands / sizeof *subcommands; i++) {
+        snprintf(want, sizeof want, "tmpguard %s ", subcommands[i]);
+        cr_expect(strstr(r.out, want), "--help does not name %s:\n%s", subcommands[i], r.out);
+    }
+}
+
+/* A wrong option: one line naming it, then the usage, on stderr; nothing on stdout; exit 2. */
+Test(launcher, a_wrong_option_of_every_command)
+{
+    struct run r;
+    for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++) {
+        const char *c = subcommands[i];
+        if (*c)
+            RUN(&f, 0, NULL, NULL, &r, launcher, c, "--frobnicate");
+        else
+            RUN(&f, 0, NULL, NULL, &r, launcher, "--frobnicate", "--", "true");
+        char usage[128];
+        snprintf(usage, sizeof usage, "\nusage: tmpguard %s", c);
+        cr_expect(exited_with(r.status, 2) && !r.out[0] &&
+                      strncmp(r.err, "tmpguard: unknown option '--frobnicate'\n", 40) == 0 && strstr(r.err, usage),
+                  "tmpguard %s --frobnicate: %s\nout: %s\nerr: %s", c, describe(r.status), r.out, r.err);
+    }
+    RUN(&f, 0, NULL, NULL, &r, launcher, "stats", "--all-users", "--state-dir", f.state);
+    cr_expect(exited_with(r.status, 2) && strstr(r.err, "exclude each other"), "%s %s", describe(r.status), r.err);
+}
+
 static void copy_file(const char *from, const char *to, mode_t mode)
 {
     char *cmd = NULL;

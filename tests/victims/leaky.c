@@ -54,7 +54,9 @@ static __attribute__((noinline)) void *thread_leak(void *arg)
     name[sizeof name - 1] = '\0';
     pthread_barrier_wait(&go); /* all at once */
     for (int i = 0; i < per_thread; i++) {
-        snprintf(path, sizeof path, "%s/t%ld-%s-XXXXXX", dir, (long)(intptr_t)arg, name);
+        int n = snprintf(path, sizeof path, "%s/t%ld-%s-XXXXXX", dir, (long)(intptr_t)arg, name);
+        if (n < 0 || (size_t)n >= sizeof path)
+            return (void *)1;
         int fd = mkstemp(path);
         if (fd < 0)
             return (void *)1;
