@@ -4,6 +4,7 @@
  * what must stay in place (appends, updates, hard links, a path no pattern covers) stays in place.
  * Real programs: tests/victims/writer.c (fopen, open, write), Python (tests/victims/atomic_race.py
  * and inline), sh, under the raw preload, the launcher and the reaper. */
+#include <dirent.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -329,6 +330,74 @@ Test(atomic, disk_full_keeps_the_old_content)
     cr_assert(stat(target, &st) == 0);
     cr_expect_eq(st.st_size, 614400, "the target has %lld bytes, not its old 614400", (long long)st.st_size);
     only_target("after the disk filled");
+}
+
+/* The commit itself fails (the target became a directory while the file was written): the close
+ * says so with the rename's errno, and the staged file is gone. */
+Test(atomic, commit_failure_is_the_close_s_error)
+{
+    old();
+    RUN(&f, 1, NULL, env, &r, writer(), "dirswap", target);
+    cr_assert(exited_with(r.status, 0), "%s: %s %s", describe(r.status), r.out, r.err);
+    cr_expect_str_eq(r.out, "close: -1 EISDIR\n", "the close did not report the failed commit");
+    struct stat st;
+    cr_expect(lstat(target, &st) == 0 && S_ISDIR(st.st_mode), "the program's directory is not there");
+    only_target("after a failed commit");
+}
+
+/* The first .rec in the state directory, read whole into BUF (its length). */
+static size_t the_record(char *name, size_t namesz, char **buf)
+{
+    DIR *d = opendir(f.state);
+    cr_assert(d, "%s: %s", f.state, strerror(errno));
+    name[0] = '\0';
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l > 4 && !strcmp(de->d_name + l - 4, ".rec"))
+            snprintf(name, namesz, "%s/%s", f.state, de->d_name);
+    }
+    closedir(d);
+    cr_assert(name[0], "no record in %s", f.state);
+    *buf = slurp(name);
+    cr_assert(*buf);
+    struct stat st;
+    cr_assert(stat(name, &st) == 0);
+    return (size_t)st.st_size;
+}
+
+/* A record whose staged entry lies beside no target of its own patterns (an attacker pointing the
+ * reaper at some file outside the temp roots in the staging name's form): refused whole, the file
+ * kept.  Put back as it was written, the same record is reaped: the refusal was the pattern's. */
+Test(atomic, reaper_refuses_a_staged_entry_outside_the_record_s_patterns)
+{
+    old();
+    struct proc p;
+    proc_start(&p, &f, 1, NULL, env, &r, (const char *const[]){writer(), "fopen", target, "1000", "hold", NULL});
+    proc_wait_line(&p, "ready");
+    kill(p.pid, SIGKILL);
+    proc_finish(&p);
+    cr_assert_eq(count_below(data), 2, "no staged file beside the target");
+    char rec[700], *buf;
+    size_t len = the_record(rec, sizeof rec, &buf);
+    char pattern[500];
+    snprintf(pattern, sizeof pattern, "%s/", data);
+    char *at = memmem(buf, len, pattern, strlen(pattern));
+    cr_assert(at, "the record does not hold its pattern %s", pattern);
+    off_t where = (off_t)(at - buf) + (off_t)strlen(pattern) - 2; /* the last letter of ".../data" */
+    int fd = open(rec, O_WRONLY);
+    cr_assert(fd >= 0);
+    cr_assert(pwrite(fd, "b", 1, where) == 1); /* now .../datb/: the staged file is beside no target of it */
+    RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "reap");
+    cr_expect(exited_with(r.status, 1), "reap of a hostile record: %s %s %s", describe(r.status), r.out, r.err);
+    cr_expect(strstr(r.err, "staged entry not beside a target"), "no word of the refusal: %s", r.err);
+    cr_expect_eq(count_below(data), 2, "the staged file named by a record whose patterns do not cover it was removed");
+    cr_assert(pwrite(fd, at + strlen(pattern) - 2, 1, where) == 1); /* put back */
+    close(fd);
+    free(buf);
+    RUN(&f, 0, NULL, NULL, &r, src_path("scripts/tmpguard"), "reap");
+    cr_expect(exited_with(r.status, 0), "reap of the record as written: %s %s", describe(r.status), r.err);
+    content_is(target, "{\"old\": true}\n", "after the reap");
+    only_target("after the reap of the record as written");
 }
 
 Test(atomic, malformed_pattern_one_line_and_ignored)

@@ -9,12 +9,16 @@
  *   writer update PATH        open O_RDWR (no O_TRUNC), overwrite the first bytes with "UPD"
  *   writer fill PATH SIZE     open O_WRONLY|O_CREAT|O_TRUNC, SIZE bytes in 64 KiB writes; a failed
  *                             write prints "write failed: ERRNO-NAME", closes and exits 1
- *   writer create PATH        open O_WRONLY|O_CREAT|O_TRUNC: prints "ok" or "errno N" */
+ *   writer create PATH        open O_WRONLY|O_CREAT|O_TRUNC: prints "ok" or "errno N"
+ *   writer dirswap PATH       open O_WRONLY|O_TRUNC, write "new", then replace PATH by a directory
+ *                             before the close (nothing can be renamed over it): prints "close: 0" or
+ *                             "close: -1 ERRNO-NAME" */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int put(int fd, const char *s)
@@ -99,6 +103,14 @@ int main(int argc, char **argv)
         else
             printf("ok\n");
         return fd < 0 ? 1 : (close(fd) == 0 ? 0 : 3);
+    }
+    if (!strcmp(mode, "dirswap")) {
+        int fd = open(path, O_WRONLY | O_TRUNC);
+        if (fd < 0 || put(fd, "new") < 0 || unlink(path) != 0 || mkdir(path, 0755) != 0)
+            return 3;
+        int c = close(fd);
+        printf("close: %d%s%s\n", c, c ? " " : "", c ? (errno == EISDIR ? "EISDIR" : strerror(errno)) : "");
+        return 0;
     }
     return 2;
 }
