@@ -21,6 +21,7 @@
 #ifndef TG_ATOMIC_H
 #define TG_ATOMIC_H
 
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -29,6 +30,17 @@
  * only when these say so. */
 extern int tg_atomic_on;
 extern _Atomic int tg_atomic_staged;
+
+/* Whether an open with FLAGS can concern atomic writes at all: one that writes and truncates or
+ * creates (it may be staged), or any while this process has a staged file (it may reach it by name).
+ * Every other open (a read, in the common case) skips even the path's resolution. */
+static inline int tg_atomic_concerns(int flags)
+{
+    if (atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed))
+        return 1;
+    return tg_atomic_on && (flags & O_ACCMODE) != O_RDONLY && (flags & (O_TRUNC | O_CREAT)) &&
+           !(flags & (O_APPEND | O_PATH | O_DIRECTORY));
+}
 
 /* At load.  TRACK lists a staged file (ABS, LEN bytes, ST) in the registry as scratch, for the
  * create CALL (the wrappers' struct tg_call, passed through). */

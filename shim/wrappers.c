@@ -19,6 +19,7 @@
  * since musl has no on_exit. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -323,27 +324,35 @@ static void opened(const char *p)
  * once at load): one flag test on the path every program pays. */
 static int open_hooks;
 
+/* What the open hooks return when the program's own open is to run.  The hooks return the
+ * descriptor (or -1, errno set) instead of storing it: no local of the wrapper has its address
+ * taken, so its common path stays a tail call to libc. */
+#define NOT_HOOKED INT_MIN
+
 /* An open that may be a staged write (TMPGUARD_ATOMIC), or reach a staged file of this process:
- * returns 1 with *FD when atomic.c did it. */
-static int atomic_open(int dfd, const char *p, int flags, mode_t mode, int *fd, const struct tg_call *call)
+ * its result when atomic.c did it, else NOT_HOOKED. */
+static int atomic_open(int dfd, const char *p, int flags, mode_t mode, const struct tg_call *call)
 {
-    if (!tg_atomic_on && !atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed))
-        return 0;
-    if (!watching())
-        return 0;
+    if (!tg_atomic_concerns(flags) || !watching())
+        return NOT_HOOKED;
     tg_enter();
-    int r = tg_atomic_open(dfd, p, flags, mode, fd, call);
+    int fd;
+    int r = tg_atomic_open(dfd, p, flags, mode, &fd, call);
     tg_leave();
-    return r;
+    return r ? fd : NOT_HOOKED;
 }
 
 /* The opens without a mode (no create): reclaim's note of a use, and atomic writes' O_TRUNC. */
-static int open_hook(int dfd, const char *p, int flags, int *fd, const struct tg_call *call)
+static int open_hook(int dfd, const char *p, int flags, const struct tg_call *call)
 {
     if (tg_reclaim_on)
         opened(p);
-    return atomic_open(dfd, p, flags, 0, fd, call);
+    return atomic_open(dfd, p, flags, 0, call);
 }
+
+/* Whether an open without a mode is any hook's business: the test stays in the wrapper, so that a
+ * read in a process with patterns (and nothing staged) costs two loads, not a call. */
+static inline int hooks_concern(int flags) { return tg_reclaim_on || tg_atomic_concerns(flags); }
 
 /* The path every program pays: a flag test and a call (and, where reclaiming is on, a look at the
  * name).
@@ -356,11 +365,12 @@ static int open_hook(int dfd, const char *p, int flags, int *fd, const struct tg
 #define OPEN_BODY(real, opener, api, dfd, ...)                                                     \
     int fd_;                                                                                       \
     if (__builtin_expect(!HAS_MODE(flags), 1)) {                                                   \
-        if (__builtin_expect(open_hooks, 0) && open_hook(dfd, p, flags, &fd_, CALL(api)))          \
+        if (__builtin_expect(open_hooks, 0) && hooks_concern(flags) &&                             \
+            (fd_ = open_hook(dfd, p, flags, CALL(api))) != NOT_HOOKED)                             \
             return fd_;                                                                            \
         return REAL(real)(__VA_ARGS__);                                                            \
     }                                                                                              \
-    if (__builtin_expect(open_hooks, 0) && atomic_open(dfd, p, flags, mode, &fd_, CALL(api)))      \
+    if (__builtin_expect(open_hooks, 0) && (fd_ = atomic_open(dfd, p, flags, mode, CALL(api))) != NOT_HOOKED) \
         return fd_;                                                                                \
     if (!(flags & O_CREAT) || !watching())                                                         \
         return REAL(real)(__VA_ARGS__, mode);                                                      \
@@ -408,7 +418,7 @@ OPENAT_WRAPPER(openat64, OPENAT64, TG_API_OPENAT64);
 EXPORT int creat(const char *p, mode_t mode)
 {
     int fd;
-    if (open_hooks && atomic_open(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, &fd, CALL(TG_API_CREAT)))
+    if (open_hooks && (fd = atomic_open(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, CALL(TG_API_CREAT))) != NOT_HOOKED)
         return fd;
     if (!watching())
         return REAL(creat)(p, mode);
@@ -418,7 +428,7 @@ EXPORT int creat(const char *p, mode_t mode)
 EXPORT int creat64(const char *p, mode_t mode)
 {
     int fd;
-    if (open_hooks && atomic_open(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, &fd, CALL(TG_API_CREAT64)))
+    if (open_hooks && (fd = atomic_open(AT_FDCWD, p, O_CREAT | O_WRONLY | O_TRUNC, mode, CALL(TG_API_CREAT64))) != NOT_HOOKED)
         return fd;
     if (!watching())
         return REAL(creat64)(p, mode);
@@ -459,8 +469,8 @@ static FILE *create_fopen(FILE *(*fn)(const char *, const char *), const char *p
 static int atomic_fopen(FILE *(*fn)(const char *, const char *), const char *p, const char *m, FILE **f,
                         const struct tg_call *call)
 {
-    if (!open_hooks || (!tg_atomic_on && !atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed)) || !p ||
-        !m || !watching())
+    /* Only "w" modes are staged; any mode may reach a staged file of this process by name. */
+    if (!open_hooks || !p || !m || !tg_atomic_concerns(m[0] == 'w' ? O_WRONLY | O_TRUNC : O_RDONLY) || !watching())
         return 0;
     tg_enter();
     int r = tg_atomic_fopen(p, m, fn, f, call);
@@ -605,9 +615,11 @@ static inline int staging(void)
 static int call_close(int fd) { return REAL(close)(fd); }
 static int call_fclose(FILE *f) { return REAL(fclose)(f); }
 
-EXPORT int close(int fd)
+/* The slow halves, out of line: the wrappers' common path stays a test and a tail call (no stack
+ * frame), about five instructions on every close of every program. */
+static __attribute__((noinline)) int close_staging(int fd)
 {
-    if (!staging())
+    if (tg_tls.in || tg_tls.vfork)
         return REAL(close)(fd);
     tg_enter();
     int r = tg_atomic_close(fd, call_close);
@@ -615,14 +627,28 @@ EXPORT int close(int fd)
     return r;
 }
 
-EXPORT int fclose(FILE *f)
+static __attribute__((noinline)) int fclose_staging(FILE *f)
 {
-    if (!staging())
+    if (tg_tls.in || tg_tls.vfork)
         return REAL(fclose)(f);
     tg_enter();
     int r = tg_atomic_fclose(f, call_fclose);
     tg_leave();
     return r;
+}
+
+EXPORT int close(int fd)
+{
+    if (__builtin_expect(atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed) != 0, 0))
+        return close_staging(fd);
+    return REAL(close)(fd);
+}
+
+EXPORT int fclose(FILE *f)
+{
+    if (__builtin_expect(atomic_load_explicit(&tg_atomic_staged, memory_order_relaxed) != 0, 0))
+        return fclose_staging(f);
+    return REAL(fclose)(f);
 }
 
 /* dup2 and dup3 close NEWFD first: a shell's redirection back (dup2 of the saved descriptor onto 1)
