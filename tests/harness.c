@@ -665,6 +665,17 @@ int count_below(const char *dir)
     return counted;
 }
 
+int count_state(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "counters");
+    if (d)
+        closedir(d);
+    return n;
+}
+
 int exists(const char *path)
 {
     struct stat st;

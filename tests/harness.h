@@ -102,6 +102,9 @@ int pid_dead(pid_t pid);
 
 /* Files and directories below DIR (not counting DIR), following no symlink. */
 int count_below(const char *dir);
+/* What a state directory holds besides its counters file (which outlives every process by design):
+ * records and heir markers. */
+int count_state(const char *dir);
 int exists(const char *path);        /* lstat succeeds */
 char *slurp(const char *path);       /* whole file, malloc'd; NULL if unreadable */
 void put(const char *path, const char *text);

@@ -415,7 +415,7 @@ static void sigkill_case(const char *api, int fill, long long bytes)
     cr_expect_eq(r.ncreated, 1, "%s: the victim did not create: %s %s", api, r.out, r.err);
     cr_expect_eq(count_below(f.root), 0, "%s: %d objects left in the root after the launcher ended", api,
                  count_below(f.root));
-    cr_expect_eq(count_below(f.state), 0, "%s: the state directory is not empty after the launcher ended", api);
+    cr_expect_eq(count_state(f.state), 0, "%s: the state directory is not empty after the launcher ended", api);
     rm_rf(f.root);
     mkdir(f.root, 0755);
 
@@ -450,7 +450,7 @@ static void sigkill_case(const char *api, int fill, long long bytes)
               "bytes):\n%s",
               api, t.files, t.bytes, t.records, t.lines, t.summed, r.out);
     cr_expect_eq(count_below(f.root), 0, "%s: %d objects left after tmpguard reap", api, count_below(f.root));
-    cr_expect_eq(count_below(f.state), 0, "%s: the record is still there after tmpguard reap", api);
+    cr_expect_eq(count_state(f.state), 0, "%s: the record is still there after tmpguard reap", api);
 }
 
 Test(durability, sigkill_mkstemp) { sigkill_case("mkstemp", 0, 0); }
@@ -613,7 +613,7 @@ Test(durability, launcher_killed_too)
     TOOL(&r, "reap");
     cr_expect(exited_with(r.status, 0), "reap %s: %s", describe(r.status), r.err);
     cr_expect_eq(count_below(f.root), 0, "%d objects left after tmpguard reap:\n%s", count_below(f.root), r.out);
-    cr_expect_eq(count_below(f.state), 0, "the record is still there after tmpguard reap");
+    cr_expect_eq(count_state(f.state), 0, "the record is still there after tmpguard reap");
 }
 
 /* ---- 4 and 9. a worker killed (OOM-style) while its supervised parent runs on ----------------- */
@@ -668,7 +668,7 @@ Test(durability, killed_child_reaped_while_parent_runs)
     cr_expect(killed_by(r.status, SIGTERM), "launcher: %s; err: %s", describe(r.status), r.err);
     cr_expect_eq(count_below(f.root), 2, "only the two directories should be left in the root (%d objects)",
                  count_below(f.root));
-    cr_expect_eq(count_below(f.state), 0, "records left in the state directory");
+    cr_expect_eq(count_state(f.state), 0, "records left in the state directory");
 }
 
 /* ---- 5. exec into a static binary ------------------------------------------------------------ */
@@ -685,7 +685,7 @@ Test(durability, exec_into_static_binary)
     cr_expect(exited_with(r.status, 5), "launcher: %s %s", describe(r.status), r.err);
     cr_expect_eq(r.ncreated, 1, "%s %s", r.out, r.err);
     cr_expect_eq(count_below(f.root), 0, "the launcher left the file of a process that became a static binary");
-    cr_expect_eq(count_below(f.state), 0, "record left under the launcher");
+    cr_expect_eq(count_state(f.state), 0, "record left under the launcher");
     rm_rf(f.root);
     mkdir(f.root, 0755);
 
@@ -700,7 +700,7 @@ Test(durability, exec_into_static_binary)
     cr_expect(exited_with(r.status, 0), "reap %s: %s", describe(r.status), r.err);
     cr_expect_eq(bytes_of(r.out, "removed", made), 7, "reap output:\n%s", r.out);
     cr_expect_eq(count_below(f.root), 0, "left after tmpguard reap");
-    cr_expect_eq(count_below(f.state), 0, "record left after tmpguard reap");
+    cr_expect_eq(count_state(f.state), 0, "record left after tmpguard reap");
 }
 
 /* ---- 6. reused pids and live processes -------------------------------------------------------- */
@@ -784,7 +784,7 @@ Test(durability, reused_pid_and_live_process)
     proc_finish(&lp);
     cr_expect(killed_by(live.status, SIGTERM), "%s", describe(live.status));
     cr_expect_eq(count_below(f.root), 2, "the live victim's own cleanup: only the two directories should be left");
-    cr_expect_eq(count_below(f.state), 0);
+    cr_expect_eq(count_state(f.state), 0);
 }
 
 /* ---- 7. hostile records ----------------------------------------------------------------------- */
@@ -959,7 +959,7 @@ Test(durability, unsafe_state_dir)
     TOOL(&r, "reap");
     cr_expect(exited_with(r.status, 0), "reap %s: %s", describe(r.status), r.err);
     cr_expect_eq(count_below(f.root), 0, "left after reaping the real state directory:\n%s%s", r.out, r.err);
-    cr_expect_eq(count_below(f.state), 0);
+    cr_expect_eq(count_state(f.state), 0);
 }
 
 /* ---- 8. no record unless tracking -------------------------------------------------------------- */
@@ -1007,7 +1007,7 @@ Test(durability, no_record_without_tracking)
     if (n == 1)
         cr_expect(strstr(first, ".rec") && strstr(first, "= -1 ENOENT"),
                   "the one look into the state directory is not a failed lookup of a record: %s", first);
-    cr_expect_eq(count_below(f.state), 0, "the state directory is not empty");
+    cr_expect_eq(count_state(f.state), 0, "the state directory is not empty");
 
     /* Control: a process that tracks a file does make its record (so the log is what it seems). */
     RUN(&f, 0, NULL, NULL, &r, "strace", "-f", "-qq", "-E", pre, "-e", "trace=open,openat,creat,mkdir,mkdirat",
@@ -1062,8 +1062,8 @@ Test(durability, child_changing_user_leaves_no_marker)
     struct run r;
     VICTIM(&f, &r, "create", "mkstemp", f.root, "setuid-child", "65534", "exit", "0");
     cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
-    cr_expect_eq(count_below(f.state), 0, "%d entries left in the state directory (a marker the child could no "
-                                         "longer remove)", count_below(f.state));
+    cr_expect_eq(count_state(f.state), 0, "%d entries left in the state directory (a marker the child could no "
+                                         "longer remove)", count_state(f.state));
     cr_expect_eq(count_below(f.root), 0, "left in the root: %d", count_below(f.root));
 }
 

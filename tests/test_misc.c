@@ -148,15 +148,15 @@ Test(misc, record_only_while_tracking)
     struct run r;
     proc_start(&p, &f, 1, NULL, NULL, &r, (const char *const[]){victim_path(), "ready", NULL});
     proc_wait_line(&p, "ready");
-    cr_expect_eq(entries(f.state), 0, "a process that created no temp file has a record");
+    cr_expect_eq(count_state(f.state), 0, "a process that created no temp file has a record");
     kill(p.pid, SIGTERM);
     proc_finish(&p);
     proc_start(&p, &f, 1, NULL, NULL, &r, (const char *const[]){victim_path(), "create", "mkstemp", f.root, "ready", NULL});
     proc_wait_line(&p, "ready");
-    cr_expect_eq(entries(f.state), 1, "a process holding a temp file has one record");
+    cr_expect_eq(count_state(f.state), 1, "a process holding a temp file has one record");
     kill(p.pid, SIGTERM);
     proc_finish(&p);
-    cr_expect_eq(entries(f.state), 0, "the record outlived its process");
+    cr_expect_eq(count_state(f.state), 0, "the record outlived its process");
 }
 
 Test(misc, unsafe_state_dir_falls_back_to_memory)
@@ -223,7 +223,7 @@ Test(misc, program_descriptors_never_used_by_the_shim)
               (long long)st.st_size);
     free(c);
     cr_expect_eq(count_below(f.root), 0, "scratch files left: %d", count_below(f.root));
-    cr_expect_eq(entries(f.state), 0, "the record outlived its process");
+    cr_expect_eq(count_state(f.state), 0, "the record outlived its process");
 }
 
 /* A program gets the descriptor numbers it would get without the shim (CPython's test_closerange

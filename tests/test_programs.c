@@ -576,9 +576,9 @@ Test(programs, mktemp_shapes_leave_nothing)
                     RUN(&f, 1, NULL, NULL, &r, shell, "-c", shapes[k]);
                 cr_expect(exited_with(r.status, 0), "%s%s -c '%s': %s; %s", launched ? "tmpguard -- " : "", shell,
                           shapes[k], describe(r.status), r.err);
-                cr_expect(count_below(f.root) == 0 && count_below(f.state) == 0,
+                cr_expect(count_below(f.root) == 0 && count_state(f.state) == 0,
                           "%s%s -c '%s' left %d in the root, %d in the state directory", launched ? "tmpguard -- " : "",
-                          shell, shapes[k], count_below(f.root), count_below(f.state));
+                          shell, shapes[k], count_below(f.root), count_state(f.state));
                 reset_root();
                 rm_rf(f.state);
                 cr_assert(mkdir(f.state, 0700) == 0);
