@@ -559,8 +559,9 @@ static int close_raw(int fd)
     return 0;
 }
 
-int tg_atomic_fopen(const char *path, const char *mode, FILE *(*fopen_fn)(const char *, const char *), FILE **out,
-                    const struct tg_call *call)
+/* fopen (STREAM NULL, through FOPEN_FN) or freopen of STREAM (through FREOPEN_FN). */
+static int stream_open(const char *path, const char *mode, FILE *stream, FILE *(*fopen_fn)(const char *, const char *),
+                       FILE *(*freopen_fn)(const char *, const char *, FILE *), FILE **out, const struct tg_call *call)
 {
     char buf[TG_PATH_MAX];
     const char *abs;
@@ -572,7 +573,37 @@ int tg_atomic_fopen(const char *path, const char *mode, FILE *(*fopen_fn)(const 
         int flags = (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | (excl ? O_EXCL : 0) | (cloexec ? O_CLOEXEC : 0);
         int fd, saved = errno;
         if (stage(abs, (size_t)len, flags, 0666, &fd, call)) {
-            FILE *f = fdopen(fd, plus ? "w+" : "w");
+            FILE *f;
+            if (!stream) {
+                f = fdopen(fd, plus ? "w+" : "w");
+            } else {
+                /* freopen opens by name, on the stream's own descriptor number: the staged file's
+                 * name, without "x" (the staged file exists: it was just made, exclusively). */
+                char staged[TG_PATH_MAX], m[16];
+                size_t ml = 0;
+                lock_take();
+                struct slot *s = slot_of_fd(fd);
+                if (s)
+                    memcpy(staged, s->path, s->len + 1);
+                lock_drop();
+                for (const char *c = mode; *c && ml < sizeof m - 1; c++)
+                    if (*c != 'x')
+                        m[ml++] = *c;
+                m[ml] = '\0';
+                f = s ? freopen_fn(staged, m, stream) : NULL;
+                if (f) {
+                    lock_take();
+                    if (s->state == STAGED)
+                        add_fd(s, fileno(f));
+                    lock_drop();
+                    (void)tg_atomic_close(fd, close_raw); /* the stream's descriptor holds it now */
+                    errno = saved;
+                    *out = f;
+                    return 1;
+                }
+                if (!s)
+                    errno = EIO;
+            }
             if (!f) {
                 int e = errno;
                 tg_atomic_write_failed(fd, EIO); /* never committed: the program got no stream */
@@ -596,7 +627,7 @@ int tg_atomic_fopen(const char *path, const char *mode, FILE *(*fopen_fn)(const 
     lock_drop();
     if (!s)
         return 0;
-    *out = fopen_fn(staged, mode);
+    *out = stream ? freopen_fn(staged, mode, stream) : fopen_fn(staged, mode);
     if (*out && mode[0] != 'r') {
         lock_take();
         if (s->state == STAGED)
@@ -604,6 +635,18 @@ int tg_atomic_fopen(const char *path, const char *mode, FILE *(*fopen_fn)(const 
         lock_drop();
     }
     return 1;
+}
+
+int tg_atomic_fopen(const char *path, const char *mode, FILE *(*fopen_fn)(const char *, const char *), FILE **out,
+                    const struct tg_call *call)
+{
+    return stream_open(path, mode, NULL, fopen_fn, NULL, out, call);
+}
+
+int tg_atomic_freopen(const char *path, const char *mode, FILE *stream,
+                      FILE *(*freopen_fn)(const char *, const char *, FILE *), FILE **out, const struct tg_call *call)
+{
+    return stream_open(path, mode, stream, NULL, freopen_fn, out, call);
 }
 
 /* ---- the end, and exec ------------------------------------------------------------------------ */

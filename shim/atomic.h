@@ -56,6 +56,9 @@ int tg_atomic_open(int dfd, const char *path, int flags, mode_t mode, int *fd, c
 /* The same for fopen: *OUT the stream (FOPEN opens a staged file's name for a reader).  Call inside. */
 int tg_atomic_fopen(const char *path, const char *mode, FILE *(*fopen_fn)(const char *, const char *), FILE **out,
                     const struct tg_call *call);
+/* The same for freopen of STREAM (FREOPEN_FN reopens it on a staged file's name).  Call inside. */
+int tg_atomic_freopen(const char *path, const char *mode, FILE *stream,
+                      FILE *(*freopen_fn)(const char *, const char *, FILE *), FILE **out, const struct tg_call *call);
 
 /* The close family.  CLOSE_FN closes FD as the program asked; what it returns is returned, unless
  * the commit that FD's close brings fails (then -1 and its errno). */

@@ -531,8 +531,23 @@ static FILE *create_freopen(FILE *(*fn)(const char *, const char *, FILE *), con
     return f;
 }
 
+/* freopen of a file that may be a staged write, or reach one: 1 with *F when atomic.c did it. */
+static int atomic_freopen(FILE *(*fn)(const char *, const char *, FILE *), const char *p, const char *m, FILE *s,
+                          FILE **f, const struct tg_call *call)
+{
+    if (!open_hooks || !p || !m || !tg_atomic_concerns(m[0] == 'w' ? O_WRONLY | O_TRUNC : O_RDONLY) || !watching())
+        return 0;
+    tg_enter();
+    int r = tg_atomic_freopen(p, m, s, fn, f, call);
+    tg_leave();
+    return r;
+}
+
 EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
 {
+    FILE *f;
+    if (atomic_freopen(REAL(freopen), p, m, s, &f, CALL(TG_API_FREOPEN)))
+        return f;
     if (!p || !mode_creates(m) || !watching())
         return REAL(freopen)(p, m, s);
     return create_freopen(REAL(freopen), p, m, s, CALL(TG_API_FREOPEN));
@@ -540,6 +555,9 @@ EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
 
 EXPORT FILE *freopen64(const char *p, const char *m, FILE *s)
 {
+    FILE *f;
+    if (atomic_freopen(REAL(freopen64), p, m, s, &f, CALL(TG_API_FREOPEN64)))
+        return f;
     if (!p || !mode_creates(m) || !watching())
         return REAL(freopen64)(p, m, s);
     return create_freopen(REAL(freopen64), p, m, s, CALL(TG_API_FREOPEN64));

@@ -332,6 +332,23 @@ Test(atomic, disk_full_keeps_the_old_content)
     only_target("after the disk filled");
 }
 
+/* freopen(PATH, "w", stdout), as programs that redirect their own output do: staged on the stream's
+ * own descriptor, committed at its fclose; a failure with it open leaves the old content. */
+Test(atomic, freopen_is_staged)
+{
+    old();
+    ino_t before = inode(target);
+    RUN(&f, 1, NULL, env, &r, writer(), "freopen", target, "exit1");
+    cr_assert(exited_with(r.status, 1), "%s: %s", describe(r.status), r.err);
+    content_is(target, "{\"old\": true}\n", "freopen, then exit 1 with the stream open");
+    only_target("after the failure");
+    RUN(&f, 1, NULL, env, &r, writer(), "freopen", target);
+    cr_assert(exited_with(r.status, 0), "%s: %s", describe(r.status), r.err);
+    content_is(target, "fresh\n", "freopen, then fclose");
+    cr_expect_neq(inode(target), before, "the target was written in place, not staged");
+    only_target("after the commit");
+}
+
 /* The commit itself fails (the target became a directory while the file was written): the close
  * says so with the rename's errno, and the staged file is gone. */
 Test(atomic, commit_failure_is_the_close_s_error)

@@ -10,6 +10,8 @@
  *   writer fill PATH SIZE     open O_WRONLY|O_CREAT|O_TRUNC, SIZE bytes in 64 KiB writes; a failed
  *                             write prints "write failed: ERRNO-NAME", closes and exits 1
  *   writer create PATH        open O_WRONLY|O_CREAT|O_TRUNC: prints "ok" or "errno N"
+ *   writer freopen PATH [exit1]  freopen(PATH, "w", stdout), print "fresh", then fclose and exit 0, or
+ *                             (exit1) _exit 1 with the stream open
  *   writer dirswap PATH       open O_WRONLY|O_TRUNC, write "new", then replace PATH by a directory
  *                             before the close (nothing can be renamed over it): prints "close: 0" or
  *                             "close: -1 ERRNO-NAME" */
@@ -103,6 +105,15 @@ int main(int argc, char **argv)
         else
             printf("ok\n");
         return fd < 0 ? 1 : (close(fd) == 0 ? 0 : 3);
+    }
+    if (!strcmp(mode, "freopen")) {
+        if (!freopen(path, "w", stdout))
+            return 3;
+        fputs("fresh\n", stdout);
+        fflush(stdout);
+        if (argc > 3 && !strcmp(argv[3], "exit1"))
+            _exit(1);
+        return fclose(stdout) == 0 ? 0 : 3;
     }
     if (!strcmp(mode, "dirswap")) {
         int fd = open(path, O_WRONLY | O_TRUNC);
