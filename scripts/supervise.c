@@ -60,23 +60,27 @@ static int dying(int pid)
     return out;
 }
 
-/* Whether a record of this launcher's tree belongs to a process that is still dying. */
-static int tree_dying(struct tool *t)
+/* What is left of this launcher's tree in the state directory: TREE_GONE (no record of a living
+ * process), TREE_LIVE (records of living processes, none seen dying) or TREE_DYING (one of them is
+ * on its way out). */
+enum { TREE_GONE, TREE_LIVE, TREE_DYING };
+static int tree_state(struct tool *t)
 {
     static char buf[16384];
-    int dfd = tool_open_state_dir(t, 1), found = 0;
+    int dfd = tool_open_state_dir(t, 1), found = TREE_GONE;
     if (dfd < 0)
-        return 0;
+        return TREE_GONE;
     DIR *d = fdopendir(dup(dfd));
-    for (struct dirent *de; d && !found && (de = readdir(d));) {
+    for (struct dirent *de; d && found != TREE_DYING && (de = readdir(d));) {
         struct tg_rec_reader r;
         if (!tool_is_record_name(de->d_name))
             continue; /* ".", "..", markers: nothing was opened for them */
         if (tg_rr_open_header(&r, dfd, de->d_name, buf, sizeof buf) == 0) {
             struct tg_proc_id owner = {.pid = r.h.pid, .gen = 0, .start_ticks = r.h.start_ticks};
-            found = (!t->only_supervisor.pid || (r.h.supervisor.pid == t->only_supervisor.pid &&
-                                                 r.h.supervisor.start_ticks == t->only_supervisor.start_ticks)) &&
-                    tg_proc_alive(&owner) && dying(r.h.pid);
+            if ((!t->only_supervisor.pid || (r.h.supervisor.pid == t->only_supervisor.pid &&
+                                              r.h.supervisor.start_ticks == t->only_supervisor.start_ticks)) &&
+                tg_proc_alive(&owner))
+                found = dying(r.h.pid) ? TREE_DYING : TREE_LIVE;
         }
         tg_rr_close(&r);
     }
@@ -142,10 +146,16 @@ int tool_run(struct tool *t, const char *lib, char **argv)
     /* The command is over: whatever its tree left in records is due now, also that of descendants
      * still dying. */
     struct timespec pause = {0, 100 * 1000 * 1000};
+    int looked_again = 0;
     for (int waited = 0; waited <= DYING_WAIT_MS; waited += 100) {
         tool_reap_all(t, 1);
-        if (!tree_dying(t))
+        int left = tree_state(t);
+        if (left == TREE_GONE || (left == TREE_LIVE && looked_again))
             break;
+        /* A process SIGKILLed with the command (`timeout -s KILL` kills its whole group) shows
+         * nothing of it between taking the signal and starting to exit: a living one is looked at
+         * once more, a pause later, before it is taken to live on (a daemon the tree left). */
+        looked_again = left == TREE_LIVE;
         nanosleep(&pause, NULL);
     }
     if (WIFSIGNALED(status)) {

@@ -156,7 +156,7 @@ static int count_prefixed(const char *dir, const char *prefix)
     return n;
 }
 
-static int count_records(void) { return count_prefixed(f.state, "") - 2; /* . and .. */ }
+static int count_records(void) { return count_state(f.state); }
 
 /* Field 4 of /proc/PID/stat, or -1. */
 static pid_t ppid_of(pid_t pid)

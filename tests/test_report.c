@@ -251,12 +251,16 @@ Test(report, off_writes_nothing)
     int writes[2];
     for (int shim = 0; shim < 2; shim++) {
         snprintf(log[shim], sizeof log[shim], "%s/strace.%d", f.out, shim);
-        RUN(&f, shim, NULL, NULL, &r, "strace", "-f", "-qq", "-e", "trace=write,writev,pwrite64", "-o", log[shim],
-            leaky(), f.root);
+        RUN(&f, shim, NULL, NULL, &r, "strace", "-f", "-qq", "-y", "-e", "trace=write,writev,pwrite64", "-o",
+            log[shim], leaky(), f.root);
         cr_assert(exited_with(r.status, 1), "leaky under strace: %s; %s", describe(r.status), r.err);
         char *t = slurp(log[shim]);
         cr_assert(t);
-        writes[shim] = LINES(t, "write");
+        /* Not counted: the state directory's counters file, made once with its header (tmpguard
+         * stats), which is not a report. */
+        char counters[600];
+        snprintf(counters, sizeof counters, "%s/counters.", f.state); /* made aside, then linked */
+        writes[shim] = LINES(t, "write") - LINES(t, "write", counters);
         free(t);
         rm_rf(f.root);
         mkdir(f.root, 0755);

@@ -278,20 +278,25 @@ Test(stats, reap_all_users)
     char script[16384];
     snprintf(script, sizeof script,
              "set -u\n"
+             /* The tree may itself lie under /tmp (a clone there): the old /tmp stays reachable at
+              * /mnt, and every path of ours under /tmp is used through it. */
+             "mount --bind /tmp /mnt || exit 90\n"
+             "at() { case $1 in /tmp/*) echo \"/mnt/${1#/tmp/}\" ;; *) echo \"$1\" ;; esac; }\n"
+             "LIB=$(at '%s') VICTIM=$(at '%s') LAUNCHER=$(at '%s')\n"
              "mount -t tmpfs tmpfs /tmp && mkdir -p /run/user && mount -t tmpfs tmpfs /run/user || exit 90\n"
              "export TMPGUARD_ROOTS=/tmp; unset TMPGUARD_STATE_DIR TMPDIR XDG_RUNTIME_DIR\n"
              "mkdir -m 1777 /tmp/scratch\n"
              "as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env TMPGUARD_STATE_DIR=/tmp/tmpguard-65534 \"$@\"; }\n"
-             "as_nobody env LD_PRELOAD=%s %s create mkstemp /tmp/scratch write @ nobody raise KILL > /tmp/nobody.out\n"
+             "as_nobody env LD_PRELOAD=$LIB $VICTIM create mkstemp /tmp/scratch write @ nobody raise KILL > /tmp/nobody.out\n"
              "mkdir -p -m 0700 /run/user/0\n"
-             "TMPGUARD_STATE_DIR=/run/user/0/tmpguard LD_PRELOAD=%s %s create mkstemp /tmp/scratch write @ root! raise KILL > /tmp/root.out\n"
+             "TMPGUARD_STATE_DIR=/run/user/0/tmpguard LD_PRELOAD=$LIB $VICTIM create mkstemp /tmp/scratch write @ root! raise KILL > /tmp/root.out\n"
              "mkdir -m 0700 /tmp/tmpguard-4242\n" /* root's, under user 4242's name */
              "echo before: $(ls /tmp/scratch | wc -l)\n"
-             "%s reap --all-users; echo reap=$?\n"
+             "$LAUNCHER reap --all-users; echo reap=$?\n"
              "echo after: $(ls /tmp/scratch | wc -l)\n"
              "stat -c 'counters %%u %%a' /tmp/tmpguard-65534/counters\n"
-             "%s stats --all-users --prometheus | grep 'cause=\"reap\"'\n",
-             lib, victim_path(), lib, victim_path(), launcher, launcher);
+             "$LAUNCHER stats --all-users --prometheus | grep 'cause=\"reap\"'\n",
+             lib, victim_path(), launcher);
     struct run r;
     RUN(&f, 0, NULL, NULL, &r, "unshare", "--mount", "--propagation", "private", "sh", "-c", script);
     cr_assert(exited_with(r.status, 0), "%s\nout: %s\nerr: %s", describe(r.status), r.out, r.err);
