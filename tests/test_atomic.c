@@ -349,6 +349,18 @@ Test(atomic, freopen_is_staged)
     only_target("after the commit");
 }
 
+/* 8 threads of one process rewriting two targets at once, by open/write/close, fopen/fclose and a
+ * descriptor moved to another number: each target is one thread's whole version, and nothing else
+ * is left.  (Under ThreadSanitizer too: the suite tsan-atomic.) */
+Test(atomic, threads_rewrite_at_once)
+{
+    const char *rounds = getenv("TG_ATOMIC_ROUNDS");
+    RUN(&f, 1, NULL, env, &r, writer(), "threads", data, "8", rounds && *rounds ? rounds : "50");
+    cr_assert(exited_with(r.status, 0), "%s: %s %s", describe(r.status), r.out, r.err);
+    cr_expect_str_eq(r.out, "whole\n");
+    cr_expect_eq(count_below(data), 2, "%d entries in the data directory, not the two targets", count_below(data));
+}
+
 /* The commit itself fails (the target became a directory while the file was written): the close
  * says so with the rename's errno, and the staged file is gone. */
 Test(atomic, commit_failure_is_the_close_s_error)
