@@ -20,6 +20,7 @@
 
 #include "reap.h"
 #include "record.h"
+#include "path.h"
 #include "proc.h"
 #include "recread.h"
 
@@ -260,8 +261,20 @@ static void check_entry(const struct tg_rec_reader *r, const struct tg_rec_entry
         broken(r, "path not absolute and normalised", e);
     if (e->owner != r->h.pid)
         broken(r, "entry of another process", e);
-    if (e->kind < TG_K_MKSTEMP || e->kind > TG_K_OTHER || (e->when != TG_WHEN_ENDS && e->when != TG_WHEN_FAILS))
+    if (e->kind < TG_K_MKSTEMP || e->kind > TG_K_STAGED || (e->when != TG_WHEN_ENDS && e->when != TG_WHEN_FAILS))
         broken(r, "unknown kind", e);
+    if (e->kind == TG_K_STAGED) {
+        /* Anywhere, but only a regular file in the staging name's form, beside a target one of the
+         * record's own patterns covers. */
+        char target[TG_PATH_MAX];
+        size_t tl = tg_rec_staged_target(e->path, len, target, sizeof target);
+        int covered = 0;
+        for (int i = 0; tl && i < r->npatterns && !covered; i++)
+            covered = tg_path_matches(r->pattern[i], target, tl);
+        if (!S_ISREG(e->mode) || !tl || !covered)
+            broken(r, "staged entry not a regular file beside a target of the record's patterns", e);
+        return;
+    }
     int dir = S_ISDIR(e->mode), reg = S_ISREG(e->mode);
     if ((e->kind == TG_K_MKDTEMP && !dir) || ((e->kind == TG_K_MKSTEMP || e->kind == TG_K_EXCL_PRIVATE) && !reg) ||
         (e->kind == TG_K_OTHER && !dir && !reg))

@@ -15,8 +15,8 @@ CELL = 64
 HEADER_CELLS = 8
 CHUNK0_CELLS = 65536 // CELL
 SPLIT_AT = 65536 - 256          # TG_FUZZ_SPLIT_AT
-FREE, LIVE, CLAIMED, PAD, ROOTS = 0, 1, 2, 3, 4
-MKSTEMP, MKDTEMP, EXCL, OTHER = 1, 2, 3, 4
+FREE, LIVE, CLAIMED, PAD, ROOTS, SITE, PATTERNS = 0, 1, 2, 3, 4, 5, 6
+MKSTEMP, MKDTEMP, EXCL, OTHER, STAGED = 1, 2, 3, 4, 5
 ENDS, FAILS = 1, 2
 S_IFREG, S_IFDIR = 0o100000, 0o040000
 
@@ -71,6 +71,10 @@ def block(state, path=b"", cells=None, kind=0, when=ENDS, owner=PID, fork_gen=0,
 def roots(*rs, **kw):
     joined = ":".join(rs).encode()
     return block(ROOTS, joined, **kw)
+
+
+def patterns(*ps, **kw):
+    return block(PATTERNS, ":".join(ps).encode(), **kw)
 
 
 def entry(path, kind=MKSTEMP, **kw):
@@ -272,6 +276,20 @@ def seeds():
     s["bad-unknown-state"] = make_input(record([roots(D), block(7, D + "/f", kind=MKSTEMP, mode=S_IFREG)]))
     s["bad-second-roots-block"] = make_input(record([roots(D), roots(D)] + basic_entries()))
     s["bad-after-good"] = make_input(record(base + [entry(D + "/f", 9, ino=INO["f"])]))
+    # Staged writes (TMPGUARD_ATOMIC): outside the roots only in the staging name's form, beside a
+    # target the record's own patterns cover.
+    staged = "/srv/data/.cfg.json.tmpguard-Ab3dE9"
+    s["ok-staged-beside-a-pattern"] = make_input(record([roots(D), patterns("/srv/data/"), entry(staged, STAGED, ino=7)]))
+    s["ok-staged-glob"] = make_input(record([roots(D), patterns("/etc/x", "/srv/*/cfg.json"),
+                                             entry(staged, STAGED, ino=7)]))
+    s["bad-staged-outside-patterns"] = make_input(record([roots(D), patterns("/srv/other/"),
+                                                          entry(staged, STAGED, ino=7)]))
+    s["bad-staged-no-patterns"] = make_input(record([roots(D), entry(staged, STAGED, ino=7)]))
+    s["bad-staged-not-a-staging-name"] = make_input(record([roots(D), patterns("/srv/data/"),
+                                                            entry("/srv/data/cfg.json", STAGED, ino=7)]))
+    s["bad-staged-directory"] = make_input(record([roots(D), patterns("/srv/data/"),
+                                                   entry(staged, STAGED, ino=7, mode=S_IFDIR | 0o700)]))
+    s["bad-patterns-relative"] = make_input(record([roots(D), patterns("srv/data/"), entry(staged, STAGED, ino=7)]))
     return s
 
 
