@@ -4,8 +4,8 @@
     tests/fuzz/make-seeds.py [DIR]      (default: tests/fuzz/corpus/record next to this script)
 
 ok-* seeds are records the reader must accept (with entries), bad-* ones it must refuse; the
-replay test (`tg-fuzz-replay --expect`) holds it to both.  Existing ok-*/bad-* files in DIR are
-replaced; inputs the fuzzer added are left alone.
+replay test (`tg-fuzz-replay --expect`) holds it to both.  The ok-*/bad-* files written here are
+replaced; inputs the fuzzer added, and bad-* inputs kept after a fix, are left alone.
 """
 import os
 import struct
@@ -297,10 +297,11 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus", "record")
     os.makedirs(out, exist_ok=True)
-    for name in os.listdir(out):
-        if name.startswith(("ok-", "bad-")):
-            os.unlink(os.path.join(out, name))
     s = seeds()
+    # Only the seeds written here are replaced: a bad-* input kept after a fix (bad-race-*) stays.
+    for name in os.listdir(out):
+        if name.startswith(("ok-", "bad-")) and name in s:
+            os.unlink(os.path.join(out, name))
     for name, data in sorted(s.items()):
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
