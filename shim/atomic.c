@@ -132,7 +132,9 @@ static int scan_fds(uint64_t dev, uint64_t ino, int found[SLOT_FDS])
             off += d->d_reclen;
             if (d->d_name[0] < '0' || d->d_name[0] > '9')
                 continue;
-            int fd = atoi(d->d_name);
+            int fd = 0;
+            for (const char *c = d->d_name; *c >= '0' && *c <= '9' && fd < (1 << 24); c++)
+                fd = fd * 10 + (*c - '0'); /* a descriptor's number, as /proc writes it */
             struct stat st;
             if (++looked > SCAN_FDS) {
                 tg_close(dfd);
