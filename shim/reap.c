@@ -65,11 +65,11 @@ static void file_report(void *self, const struct tg_rec_entry *e, enum tg_outcom
 {
     struct from_file *f = self;
     if (f->o->leaks && (o == TG_REMOVED || o == TG_WOULD)) {
-        struct {
+        union {
             struct tg_rec_site head;
             /* Room for the site's text, which follows its head (head.text): read through head. */
             // cppcheck-suppress unusedStructMember
-            char text[TG_SITE_TEXT_MAX + 1];
+            char room[sizeof(struct tg_rec_site) + TG_SITE_TEXT_MAX + 1];
         } site;
         uint32_t cell = tg_rec_entry_site(e);
         int known = cell && tg_rr_site(f->r, cell, &site.head, sizeof site) == 0;

@@ -27,12 +27,21 @@ const char *tg_api_name(unsigned api);
 
 /* Call sites grouped in one batch for the stderr form; more go together as "other call sites". */
 #define TG_REPORT_GROUPS 32
+/* The site's text follows its head here as it does in the record (head.text reads it), which a
+ * struct member with a flexible array allows as a GNU extension: said so for clang's checks. */
+#ifdef __clang__
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
+#endif
 struct tg_report_group {
     unsigned files, api;
     uint64_t bytes;
     struct tg_rec_site head; /* nframes 0: the site is not known */
     char text[TG_SITE_TEXT_MAX];
 };
+#ifdef __clang__
+#pragma clang diagnostic pop
+#endif
 struct tg_report {
     int given_fd; /* >= 0: the destination, already open (a tool's, held across records); else 0 or -1 */
     int fd, own, json, pid;

@@ -378,7 +378,9 @@ static inline int hooks_concern(int flags) { return tg_reclaim_on || tg_atomic_c
 
 #if defined(__x86_64__)
 #pragma GCC diagnostic push
+#ifndef __clang__ /* (clang has no such warning, and would warn of the unknown name) */
 #pragma GCC diagnostic ignored "-Wattribute-alias"
+#endif
 #define OPEN_WRAPPER(name, opener, api)                                                               \
     static int name##_fixed(const char *p, int flags, mode_t mode)                                 \
     {                                                                                              \
