@@ -374,15 +374,8 @@ static void random_part(char out[TG_STAGE_RAND])
 
 /* Whether the target at PATH is a mount point of its own (a bind-mounted file: a rename over it
  * fails with EBUSY). */
-static int mount_root(const char *path)
-{
-    struct statx sx;
-    if (tg_sys6(SYS_statx, AT_FDCWD, (long)path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, (long)&sx, 0) < 0)
-        return 0;
-    return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-}
+static int mount_root(const char *path) { return tg_is_mount_root(path); }
 
-/* Under the lock: the latest staging of TARGET (TL bytes), or NULL. */
 static struct slot *staged_target(const char *target, size_t tl)
 {
     struct slot *best = NULL;

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -105,5 +107,28 @@ static inline int tg_fchmod(int fd, int mode) { return (int)TG_SYS(SYS_fchmod, f
 static inline int tg_fchown(int fd, long uid, long gid) { return (int)TG_SYS(SYS_fchown, fd, uid, gid, 0); }
 static inline int tg_geteuid(void) { return (int)TG_SYS(SYS_geteuid, 0, 0, 0, 0); }
 static inline int tg_getegid(void) { return (int)TG_SYS(SYS_getegid, 0, 0, 0, 0); }
+
+/* Whether PATH (no link followed) is the root of a mount of its own: statx's STATX_ATTR_MOUNT_ROOT
+ * (Linux 5.8).  1, 0, or 0 when it cannot be told (an older kernel: the attribute is not in the
+ * mask).  The result's layout is the kernel's (stable since statx came, Linux 4.11), written out
+ * here: musl before 1.2.5 has no struct statx.  Only the two fields read are named. */
+struct tg_statx {
+    uint32_t mask, blksize;
+    uint64_t attributes;
+    unsigned char between[40];
+    uint64_t attributes_mask;
+    unsigned char rest[192];
+};
+_Static_assert(sizeof(struct tg_statx) == 256, "struct statx is 256 bytes");
+_Static_assert(offsetof(struct tg_statx, attributes_mask) == 56, "stx_attributes_mask at 0x38");
+#define TG_STATX_BASIC_STATS 0x7ffu      /* STATX_BASIC_STATS */
+#define TG_STATX_ATTR_MOUNT_ROOT 0x2000u /* STATX_ATTR_MOUNT_ROOT */
+static inline int tg_is_mount_root(const char *path)
+{
+    struct tg_statx sx;
+    if (tg_sys6(SYS_statx, AT_FDCWD, (long)path, AT_SYMLINK_NOFOLLOW, TG_STATX_BASIC_STATS, (long)&sx, 0) < 0)
+        return 0;
+    return (sx.attributes_mask & TG_STATX_ATTR_MOUNT_ROOT) && (sx.attributes & TG_STATX_ATTR_MOUNT_ROOT);
+}
 
 #endif

@@ -103,7 +103,7 @@ int __libc_start_main(tg_main_fn *, int, char **, void (*)(void), void (*)(void)
     X(tmpfile64, 0)                                                                                \
     /* the last descriptor of a staged write goes, or a write to it fails (atomic.c) */             \
     X(close, 1) X(dup2, 1) X(dup3, 1) IF_GLIBC(X(close_range, 1)) X(fclose, 0) X(write, 1)        \
-    X(pwrite, 1) X(pwrite64, 1) X(writev, 1)                                                       \
+    X(pwrite, 1) IF_GLIBC(X(pwrite64, 1)) X(writev, 1)                                                       \
     /* removal and publishing: forget the entry */                                                 \
     X(unlink, 1) X(unlinkat, 1) X(remove, 0) X(rmdir, 1) X(rename, 1) X(renameat, 1)               \
     X(renameat2, 1)                                                                                \
@@ -725,7 +725,9 @@ EXPORT int close_range(unsigned lo, unsigned hi, int fl)
 
 EXPORT ssize_t write(int fd, const void *b, size_t n) { WRITING(REAL(write)(fd, b, n), fd); }
 EXPORT ssize_t pwrite(int fd, const void *b, size_t n, off_t off) { WRITING(REAL(pwrite)(fd, b, n, off), fd); }
+#ifdef __GLIBC__ /* (musl's pwrite64 is a macro for pwrite: its programs call pwrite) */
 EXPORT ssize_t pwrite64(int fd, const void *b, size_t n, off64_t off) { WRITING(REAL(pwrite64)(fd, b, n, off), fd); }
+#endif
 EXPORT ssize_t writev(int fd, const struct iovec *v, int n) { WRITING(REAL(writev)(fd, v, n), fd); }
 
 /* ---- removal and publishing --------------------------------------------------------------- */

@@ -263,6 +263,27 @@ Test(atomic, hard_linked_target_is_written_in_place)
     content_is(other, "nnnn", "the other name");
 }
 
+/* A bind-mounted file (a container's config, a systemd BindPaths= file): a rename over a mount point
+ * fails with EBUSY, so it is written in place, through the mount, as without the shim. */
+Test(atomic, bind_mounted_target_is_written_in_place)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to bind-mount a file");
+    char source[500];
+    old();
+    snprintf(source, sizeof source, "%s/bound-source.json", f.out);
+    put(source, "{\"bound\": true}\n");
+    cr_assert(mount(source, target, NULL, MS_BIND, NULL) == 0, "mount --bind: %s", strerror(errno));
+    ino_t before = inode(target);
+    RUN(&f, 1, NULL, env, &r, writer(), "fopen", target, "4");
+    int unmounted = umount2(target, MNT_DETACH) == 0;
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    cr_expect_eq(before, inode(source), "the mount did not take");
+    content_is(source, "nnnn", "the bound file, written through the mount");
+    cr_expect(unmounted, "the mount point was replaced (umount: %s)", strerror(errno));
+    only_target("after writing a bind-mounted file");
+}
+
 Test(atomic, outside_the_patterns_in_place)
 {
     char elsewhere[500];
