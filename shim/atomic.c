@@ -29,6 +29,10 @@ static tg_atomic_track_fn track; /* lists a staged file as scratch (lifecycle.c)
 /* Descriptors looked at, at most, when a staged file's known descriptors are all closed: a process
  * with more is taken to still hold it (the commit then comes at its end). */
 #define SCAN_FDS 65536
+/* The target's extended attributes that a staged file takes over, at most: the list of names, and
+ * one value.  ACLs and security labels are tens of bytes; a target with more is written in place. */
+#define XATTR_NAMES 4096
+#define XATTR_VALUE 4096
 /* Names tried for a staged file before the program's own open runs instead. */
 #define NAME_TRIES 16
 
@@ -372,6 +376,43 @@ static void random_part(char out[TG_STAGE_RAND])
     }
 }
 
+/* Whether NAME is in LIST (N bytes of NUL-terminated names, as listxattr gives them). */
+static int xattr_listed(const char *list, long n, const char *name)
+{
+    for (long at = 0; at < n; at += (long)strlen(list + at) + 1)
+        if (strcmp(list + at, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Gives the staged file FD the extended attributes of the target at PATH, exactly: its POSIX ACLs
+ * (system.posix_acl_*), its security label (security.selinux), the user's own (user.*), which a
+ * rename would otherwise drop, and none that FD got from its directory (a default ACL) that the
+ * target does not have.  0, or -1 when one cannot be read, set or removed (a label the process may
+ * not set, a list too long): then the target is written in place, as without the shim. */
+static int copy_xattrs(const char *path, int fd)
+{
+    char names[XATTR_NAMES], value[XATTR_VALUE];
+    long n = tg_llistxattr(path, names, sizeof names);
+    if (n == -ENOTSUP)
+        return 0; /* a file system without them: nothing to keep */
+    if (n < 0 || (n > 0 && names[n - 1] != '\0'))
+        return -1;
+    for (long at = 0; at < n; at += (long)strlen(names + at) + 1) {
+        long v = tg_lgetxattr(path, names + at, value, sizeof value);
+        if (v < 0 || tg_fsetxattr(fd, names + at, value, (unsigned long)v) < 0)
+            return -1;
+    }
+    /* What the new file has of its own (value reused as the list: the values are copied). */
+    long m = tg_flistxattr(fd, value, sizeof value);
+    if (m < 0 || (m > 0 && value[m - 1] != '\0'))
+        return -1;
+    for (long at = 0; at < m; at += (long)strlen(value + at) + 1)
+        if (!xattr_listed(names, n, value + at) && tg_fremovexattr(fd, value + at) < 0)
+            return -1;
+    return 0;
+}
+
 /* Whether the target at PATH is a mount point of its own (a bind-mounted file: a rename over it
  * fails with EBUSY). */
 static int mount_root(const char *path) { return tg_is_mount_root(path); }
@@ -486,6 +527,12 @@ static int stage(const char *abs, size_t len, int flags, mode_t mode, int *fd, c
             return 0;
         }
         (void)tg_fchmod(sfd, (int)(st.st_mode & 07777));
+        /* After the mode: an ACL set last is the target's exactly (its mask and the mode agree). */
+        if (copy_xattrs(target, sfd) < 0) {
+            tg_unlinkat(AT_FDCWD, staged, 0);
+            tg_close(sfd);
+            return 0;
+        }
     }
     if (tg_fstat(sfd, &now) < 0) {
         tg_unlinkat(AT_FDCWD, staged, 0);

@@ -107,6 +107,21 @@ static inline int tg_fchmod(int fd, int mode) { return (int)TG_SYS(SYS_fchmod, f
 static inline int tg_fchown(int fd, long uid, long gid) { return (int)TG_SYS(SYS_fchown, fd, uid, gid, 0); }
 static inline int tg_geteuid(void) { return (int)TG_SYS(SYS_geteuid, 0, 0, 0, 0); }
 static inline int tg_getegid(void) { return (int)TG_SYS(SYS_getegid, 0, 0, 0, 0); }
+/* Extended attributes (ACLs and security labels among them), no link followed for the path forms. */
+static inline long tg_llistxattr(const char *p, char *list, unsigned long n)
+{
+    return TG_SYS(SYS_llistxattr, p, list, n, 0);
+}
+static inline long tg_lgetxattr(const char *p, const char *name, void *v, unsigned long n)
+{
+    return TG_SYS(SYS_lgetxattr, p, name, v, n);
+}
+static inline long tg_flistxattr(int fd, char *list, unsigned long n) { return TG_SYS(SYS_flistxattr, fd, list, n, 0); }
+static inline int tg_fremovexattr(int fd, const char *name) { return (int)TG_SYS(SYS_fremovexattr, fd, name, 0, 0); }
+static inline int tg_fsetxattr(int fd, const char *name, const void *v, unsigned long n)
+{
+    return (int)tg_sys6(SYS_fsetxattr, fd, (long)name, (long)v, (long)n, 0, 0);
+}
 
 /* Whether PATH (no link followed) is the root of a mount of its own: statx's STATX_ATTR_MOUNT_ROOT
  * (Linux 5.8).  1, 0, or 0 when it cannot be told (an older kernel: the attribute is not in the

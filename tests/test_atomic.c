@@ -263,6 +263,64 @@ Test(atomic, hard_linked_target_is_written_in_place)
     content_is(other, "nnnn", "the other name");
 }
 
+/* What getfacl and the user attribute say of P, in one string. */
+static char *acl_and_tag(const char *p)
+{
+    static char both[2][2048];
+    static int k;
+    char cmd[1500];
+    int n = snprintf(cmd, sizeof cmd,
+                     "getfacl -cp '%s'; python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], \"user.tag\"))' '%s'",
+                     p, p);
+    cr_assert(n > 0 && (size_t)n < sizeof cmd);
+    RUN(&f, 0, NULL, NULL, &r, "sh", "-c", cmd);
+    k ^= 1;
+    n = snprintf(both[k], sizeof both[k], "%s", r.out);
+    cr_assert(n >= 0 && (size_t)n < sizeof both[k], "getfacl said too much: %s", r.out);
+    return both[k];
+}
+
+/* A rename would drop the target's extended attributes: its ACL and the user's own attribute are
+ * the staged file's too, and a default ACL of the directory that the target does not have is not. */
+Test(atomic, acl_and_xattrs_kept)
+{
+    if (system("command -v setfacl >/dev/null && command -v getfacl >/dev/null") != 0)
+        cr_skip_test("setfacl and getfacl (Debian's acl) are needed");
+    old();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "setfacl -m u:nobody:r '%s' && python3 -c 'import os,sys; os.setxattr(sys.argv[1], \"user.tag\", b\"keep\")' "
+             "'%s'",
+             target, target);
+    RUN(&f, 0, NULL, NULL, &r, "sh", "-c", cmd);
+    if (!exited_with(r.status, 0))
+        cr_skip_test("this file system keeps no ACL or user attribute: %s", r.err);
+    char before[2048];
+    int n = snprintf(before, sizeof before, "%s", acl_and_tag(target));
+    cr_assert(n >= 0 && (size_t)n < sizeof before);
+    cr_assert(strstr(before, "user:nobody:r--") && strstr(before, "keep"), "%s", before);
+    ino_t was = inode(target);
+    RUN(&f, 1, NULL, env, &r, writer(), "fopen", target, "4");
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    cr_expect_neq(inode(target), was, "written in place: the test proves nothing");
+    cr_expect_str_eq(acl_and_tag(target), before, "the attributes changed with the rewrite");
+    /* A default ACL on the directory, a target with none: the rewrite has none either. */
+    char plain[500];
+    snprintf(plain, sizeof plain, "%s/plain.json", data);
+    put(plain, "x");
+    snprintf(cmd, sizeof cmd, "setfacl -d -m u:nobody:rw '%s' && getfacl -cp '%s'", data, plain);
+    RUN(&f, 0, NULL, NULL, &r, "sh", "-c", cmd);
+    cr_assert(exited_with(r.status, 0) && !strstr(r.out, "nobody"), "%s %s", r.out, r.err);
+    char plain_before[2048];
+    n = snprintf(plain_before, sizeof plain_before, "%s", r.out);
+    cr_assert(n >= 0 && (size_t)n < sizeof plain_before);
+    RUN(&f, 1, NULL, env, &r, writer(), "fopen", plain, "4");
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    snprintf(cmd, sizeof cmd, "getfacl -cp '%s'", plain);
+    RUN(&f, 0, NULL, NULL, &r, "sh", "-c", cmd);
+    cr_expect_str_eq(r.out, plain_before, "the directory's default ACL came with the rewrite");
+}
+
 /* A bind-mounted file (a container's config, a systemd BindPaths= file): a rename over a mount point
  * fails with EBUSY, so it is written in place, through the mount, as without the shim. */
 Test(atomic, bind_mounted_target_is_written_in_place)
