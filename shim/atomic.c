@@ -399,6 +399,10 @@ static int copy_xattrs(const char *path, int fd)
     if (n < 0 || (n > 0 && names[n - 1] != '\0'))
         return -1;
     for (long at = 0; at < n; at += (long)strlen(names + at) + 1) {
+        /* File capabilities: a write in place drops them (the kernel's "killpriv"); a new file must
+         * not carry them over to new content.  Written in place. */
+        if (strcmp(names + at, "security.capability") == 0)
+            return -1;
         long v = tg_lgetxattr(path, names + at, value, sizeof value);
         if (v < 0 || tg_fsetxattr(fd, names + at, value, (unsigned long)v) < 0)
             return -1;
@@ -485,8 +489,10 @@ static int stage(const char *abs, size_t len, int flags, mode_t mode, int *fd, c
         exists = tg_fstatat(AT_FDCWD, target, &st, AT_SYMLINK_NOFOLLOW) == 0;
     }
     if (exists) {
+        /* Not a set-user-ID or set-group-ID file either: a write in place drops those bits for a
+         * process without CAP_FSETID, which a new file with the old mode would keep. */
         if (!S_ISREG(st.st_mode) || st.st_nlink > 1 || !(flags & O_TRUNC) || (flags & O_EXCL) ||
-            mount_root(target))
+            (st.st_mode & (S_ISUID | S_ISGID)) || mount_root(target))
             return 0;
         /* The program may write the target at all: else its own open fails, with its own errno. */
         int probe = tg_openat(AT_FDCWD, target, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);

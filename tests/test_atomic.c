@@ -321,6 +321,19 @@ Test(atomic, acl_and_xattrs_kept)
     cr_expect_str_eq(r.out, plain_before, "the directory's default ACL came with the rewrite");
 }
 
+/* A set-user-ID file is written in place: a write drops the bit for a process without CAP_FSETID,
+ * which a new file given the old mode would keep. */
+Test(atomic, set_user_id_target_is_written_in_place)
+{
+    old();
+    cr_assert(chmod(target, 04755) == 0);
+    ino_t before = inode(target);
+    RUN(&f, 1, NULL, env, &r, writer(), "fopen", target, "4");
+    cr_assert(exited_with(r.status, 0), "%s %s", describe(r.status), r.err);
+    cr_expect_eq(inode(target), before, "a set-user-ID file was staged and replaced");
+    content_is(target, "nnnn", "written in place");
+}
+
 /* A bind-mounted file (a container's config, a systemd BindPaths= file): a rename over a mount point
  * fails with EBUSY, so it is written in place, through the mount, as without the shim. */
 Test(atomic, bind_mounted_target_is_written_in_place)
