@@ -1,6 +1,5 @@
 #include "atomic.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "fmt.h"
 #include "log.h"
 #include "path.h"
+#include "proc.h"
 #include "recfmt.h"
 #include "registry.h"
 #include "sys.h"
@@ -122,37 +122,29 @@ static int has_fds(const struct slot *s)
 /* The descriptors of this process that refer to DEV/INO, into FOUND (up to SLOT_FDS); their number,
  * or -1 when it cannot be told (then the file counts as still open).  A dup, a descriptor passed
  * down by fcntl(F_DUPFD): whatever refers to the file now. */
+struct fd_scan {
+    uint64_t dev, ino;
+    int *found, count, looked;
+};
+
+static int fd_seen(void *arg, int fd, uint64_t dev, uint64_t ino, const char *path, size_t len)
+{
+    (void)path, (void)len;
+    struct fd_scan *sc = arg;
+    if (++sc->looked > SCAN_FDS)
+        return 1; /* too many to look at: stop, and say so */
+    if (dev == sc->dev && ino == sc->ino) {
+        if (sc->count < SLOT_FDS)
+            sc->found[sc->count] = fd;
+        sc->count++;
+    }
+    return 0;
+}
+
 static int scan_fds(uint64_t dev, uint64_t ino, int found[SLOT_FDS])
 {
-    int dfd = tg_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd < 0)
-        return -1;
-    char buf[4096];
-    long n;
-    int count = 0, looked = 0;
-    while ((n = tg_getdents64(dfd, buf, sizeof buf)) > 0) {
-        for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            if (d->d_name[0] < '0' || d->d_name[0] > '9')
-                continue;
-            int fd = 0;
-            for (const char *c = d->d_name; *c >= '0' && *c <= '9' && fd < (1 << 24); c++)
-                fd = fd * 10 + (*c - '0'); /* a descriptor's number, as /proc writes it */
-            struct stat st;
-            if (++looked > SCAN_FDS) {
-                tg_close(dfd);
-                return -1;
-            }
-            if (fd == dfd || tg_fstat(fd, &st) < 0 || (uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)
-                continue;
-            if (count < SLOT_FDS)
-                found[count] = fd;
-            count++;
-        }
-    }
-    tg_close(dfd);
-    return n < 0 ? -1 : count;
+    struct fd_scan sc = {dev, ino, found, 0, 0};
+    return tg_proc_each_fd(0, 0, fd_seen, &sc) == 0 ? sc.count : -1;
 }
 
 /* ---- commit and abort ------------------------------------------------------------------------- */
@@ -464,6 +456,39 @@ static int redirect(const char *abs, size_t len, int flags, mode_t mode, int *fd
     return 1;
 }
 
+/* Under the lock: a free slot, STAGED, for the staged file at PATH (LEN bytes), DEV/INO, known to
+ * be held by the N descriptors in FDS (N < 0: that cannot be told, so it is held until the end).
+ * NULL when every slot is taken. */
+static struct slot *take_slot(const char *path, size_t len, uint64_t dev, uint64_t ino, const int *fds, int n)
+{
+    struct slot *s = NULL;
+    for (int i = 0; i < SLOTS && !s; i++)
+        if (slots[i].state == FREE)
+            s = &slots[i];
+    if (!s)
+        return NULL;
+    s->state = STAGED;
+    s->failed = 0;
+    s->dev = dev;
+    s->ino = ino;
+    for (int k = 0; k < SLOT_FDS; k++)
+        s->fds[k] = k < n ? fds[k] : -1;
+    if (n < 0)
+        s->fds[0] = INT_MAX;
+    s->seq = ++next_seq;
+    s->len = len;
+    memcpy(s->path, path, len + 1);
+    atomic_fetch_add(&tg_atomic_staged, 1);
+    return s;
+}
+
+/* A staged file that will not be used after all: gone, with its descriptor. */
+static void unstage(const char *staged, int sfd)
+{
+    tg_unlinkat(AT_FDCWD, staged, 0);
+    tg_close(sfd);
+}
+
 /* Stages a write of the regular file at ABS (LEN bytes, normalised; it may not exist yet) for an open
  * with FLAGS and MODE: 1 with *FD the staged file, 0 when it is not staged. */
 static int stage(const char *abs, size_t len, int flags, mode_t mode, int *fd, const struct tg_call *call)
@@ -528,45 +553,25 @@ static int stage(const char *abs, size_t len, int flags, mode_t mode, int *fd, c
          * place (a rename would hand the file to this process's user). */
         int uid = tg_geteuid(), gid = tg_getegid();
         if (((int)st.st_uid != uid || (int)st.st_gid != gid) && tg_fchown(sfd, (long)st.st_uid, (long)st.st_gid) < 0) {
-            tg_unlinkat(AT_FDCWD, staged, 0);
-            tg_close(sfd);
+            unstage(staged, sfd);
             return 0;
         }
         (void)tg_fchmod(sfd, (int)(st.st_mode & 07777));
         /* After the mode: an ACL set last is the target's exactly (its mask and the mode agree). */
         if (copy_xattrs(target, sfd) < 0) {
-            tg_unlinkat(AT_FDCWD, staged, 0);
-            tg_close(sfd);
+            unstage(staged, sfd);
             return 0;
         }
     }
     if (tg_fstat(sfd, &now) < 0) {
-        tg_unlinkat(AT_FDCWD, staged, 0);
-        tg_close(sfd);
+        unstage(staged, sfd);
         return 0;
     }
     lock_take();
-    struct slot *s = NULL;
-    for (int i = 0; i < SLOTS && !s; i++)
-        if (slots[i].state == FREE)
-            s = &slots[i];
-    if (s) {
-        s->state = STAGED;
-        s->failed = 0;
-        s->dev = (uint64_t)now.st_dev;
-        s->ino = (uint64_t)now.st_ino;
-        for (int k = 0; k < SLOT_FDS; k++)
-            s->fds[k] = -1;
-        s->fds[0] = sfd;
-        s->seq = ++next_seq;
-        s->len = sl;
-        memcpy(s->path, staged, sl + 1);
-        atomic_fetch_add(&tg_atomic_staged, 1);
-    }
+    struct slot *s = take_slot(staged, sl, (uint64_t)now.st_dev, (uint64_t)now.st_ino, &sfd, 1);
     lock_drop();
     if (!s) {
-        tg_unlinkat(AT_FDCWD, staged, 0);
-        tg_close(sfd);
+        unstage(staged, sfd);
         tg_log(TG_LOG_WARN, "atomic: too many files staged at once; written in place: ", target);
         return 0;
     }
@@ -729,24 +734,7 @@ void tg_atomic_adopted(void)
             continue;
         int found[SLOT_FDS], n = scan_fds(e->dev, e->ino, found);
         lock_take();
-        struct slot *s = NULL;
-        for (int i = 0; i < SLOTS && !s; i++)
-            if (slots[i].state == FREE)
-                s = &slots[i];
-        if (s) {
-            s->state = STAGED;
-            s->failed = 0;
-            s->dev = e->dev;
-            s->ino = e->ino;
-            for (int k = 0; k < SLOT_FDS; k++)
-                s->fds[k] = k < n ? found[k] : -1;
-            if (n < 0)
-                s->fds[0] = INT_MAX; /* cannot be told: held until the end */
-            s->seq = ++next_seq;
-            s->len = e->pathlen;
-            memcpy(s->path, e->path, e->pathlen + 1u);
-            atomic_fetch_add(&tg_atomic_staged, 1);
-        }
+        struct slot *s = take_slot(e->path, e->pathlen, e->dev, e->ino, found, n);
         /* No descriptor left: the previous image closed it (at exec) complete. */
         int commit = s && n == 0 && !tg_cfg.atomic_on_success;
         if (commit)

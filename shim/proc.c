@@ -131,7 +131,13 @@ int tg_proc_each_fd(int pid, int want_paths, tg_held_fn *seen, void *arg)
             if (len < 0)
                 len = 0;
             target[len] = '\0';
-            seen(arg, (uint64_t)st.st_dev, (uint64_t)st.st_ino, target, (size_t)len);
+            int fd = 0;
+            for (const char *c = d->d_name; *c >= '0' && *c <= '9' && fd < (1 << 24); c++)
+                fd = fd * 10 + (*c - '0'); /* the descriptor's number, as /proc writes it */
+            if (seen(arg, fd, (uint64_t)st.st_dev, (uint64_t)st.st_ino, target, (size_t)len)) {
+                tg_close(dfd);
+                return 1;
+            }
         }
     }
     tg_close(dfd);
@@ -151,8 +157,8 @@ static unsigned long long hex(const char **p)
     }
 }
 
-/* One line of /proc/PID/maps: "start-end perms offset MAJ:MIN inode   path". */
-static void map_line(const char *l, const char *end, tg_held_fn *seen, void *arg)
+/* One line of /proc/PID/maps: "start-end perms offset MAJ:MIN inode   path".  What SEEN returns. */
+static int map_line(const char *l, const char *end, tg_held_fn *seen, void *arg)
 {
     int field = 0;
     const char *p = l;
@@ -165,7 +171,7 @@ static void map_line(const char *l, const char *end, tg_held_fn *seen, void *arg
     }
     unsigned long long major = hex(&p);
     if (p >= end || *p != ':')
-        return;
+        return 0;
     p++;
     unsigned long long minor = hex(&p);
     while (p < end && *p == ' ')
@@ -176,8 +182,8 @@ static void map_line(const char *l, const char *end, tg_held_fn *seen, void *arg
     while (p < end && *p == ' ')
         p++;
     if (!ino)
-        return; /* anonymous memory */
-    seen(arg, (uint64_t)makedev(major, minor), ino, p, (size_t)(end - p));
+        return 0; /* anonymous memory */
+    return seen(arg, -1, (uint64_t)makedev(major, minor), ino, p, (size_t)(end - p));
 }
 
 int tg_proc_each_map(int pid, tg_held_fn *seen, void *arg)
@@ -194,7 +200,10 @@ int tg_proc_each_map(int pid, tg_held_fn *seen, void *arg)
         size_t start = 0;
         for (size_t i = 0; i < have; i++)
             if (buf[i] == '\n') {
-                map_line(buf + start, buf + i, seen, arg);
+                if (map_line(buf + start, buf + i, seen, arg)) {
+                    tg_close(fd);
+                    return 1;
+                }
                 start = i + 1;
             }
         if (start == 0 && have == sizeof buf)

@@ -24,11 +24,13 @@ int tg_pid_alive(int pid);
 /* Whether /proc/PID/maps names a file whose path contains NEEDLE (at most 32 bytes). */
 int tg_proc_maps_have(int pid, const char *needle);
 
-/* What a process holds open or mapped, for telling a file in use from one left behind (reclaim.c).
- * SEEN hears of each object: its device and inode, and its path (PATH_LEN 0 when not asked for, or
- * when it has none).  PID 0 is this process.  Each returns 0, or -1 when that part of /proc/PID
- * cannot be read (it happens even to root: unknown then means in use). */
-typedef void tg_held_fn(void *arg, uint64_t dev, uint64_t ino, const char *path, size_t path_len);
+/* What a process holds open or mapped, for telling a file in use from one left behind (reclaim.c),
+ * or a staged write's last descriptor gone (atomic.c).  SEEN hears of each object: the descriptor's
+ * number (-1 for a mapping), its device and inode, and its path (PATH_LEN 0 when not asked for, or
+ * when it has none); it returns nonzero to stop there.  PID 0 is this process.  Each returns 0, 1
+ * when SEEN stopped it, or -1 when that part of /proc/PID cannot be read (it happens even to root:
+ * unknown then means in use). */
+typedef int tg_held_fn(void *arg, int fd, uint64_t dev, uint64_t ino, const char *path, size_t path_len);
 int tg_proc_each_fd(int pid, int want_paths, tg_held_fn *seen, void *arg);
 int tg_proc_each_map(int pid, tg_held_fn *seen, void *arg);
 /* The current directory of PID (its path, NUL-terminated in BUF of N bytes); -1 when unreadable. */

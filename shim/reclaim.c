@@ -128,8 +128,9 @@ struct held {
     const char *why;
 };
 
-static void held(void *arg, uint64_t dev, uint64_t ino, const char *path, size_t len)
+static int held(void *arg, int fd, uint64_t dev, uint64_t ino, const char *path, size_t len)
 {
+    (void)fd;
     struct held *h = arg;
     for (int i = 0; i < h->s->n; i++) {
         struct cand *c = &h->s->c[i];
@@ -143,6 +144,7 @@ static void held(void *arg, uint64_t dev, uint64_t ino, const char *path, size_t
             (c->tree && inside(c->e, path, len)))
             c->why = h->why;
     }
+    return 0;
 }
 
 /* The descriptors, mappings and (for trees) current directory of PID (0: this process).  -1 when
@@ -158,7 +160,7 @@ static int look_at(struct sweep *s, int pid, int self)
         struct held here = {s, self ? "the process's directory" : "a descendant's directory"};
         if (tg_proc_cwd(pid, cwd, sizeof cwd) < 0)
             return -1;
-        held(&here, 0, 0, cwd, strlen(cwd));
+        (void)held(&here, -1, 0, 0, cwd, strlen(cwd));
     }
     return 0;
 }
