@@ -1,4 +1,5 @@
 /* The state directory as the tools read it: only if it is safe to believe. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "recread.h"
 #include "tool.h"
 
 /* A real directory (not a symlink), mode 0700, owned by us, or by anyone when we are root: anything
@@ -39,6 +41,27 @@ int tool_is_record_name(const char *n)
 {
     size_t l = strlen(n);
     return l > 4 && strcmp(n + l - 4, ".rec") == 0 && n[0] != '.';
+}
+
+void tool_each_record(int dfd, tool_record_fn *each, void *arg)
+{
+    static char buf[1 << 20];
+    DIR *d = fdopendir(dup(dfd));
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (!tool_is_record_name(de->d_name))
+            continue;
+        struct tg_rec_reader r;
+        if (tg_rr_open(&r, dfd, de->d_name, buf, sizeof buf) == 0)
+            each(arg, &r);
+        tg_rr_close(&r);
+    }
+    if (d)
+        closedir(d);
+}
+
+int tool_entry_present(const struct tg_rec_entry *e, struct stat *st)
+{
+    return lstat(e->path, st) == 0 && (uint64_t)st->st_ino == e->ino && (uint64_t)st->st_dev == e->dev;
 }
 
 /* The default state directories of every user (config.c: $XDG_RUNTIME_DIR/tmpguard, which is

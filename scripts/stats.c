@@ -37,31 +37,17 @@ static const struct {
 /* The records of one state directory: every entry whose file is still the one created counts as
  * outstanding (a live process's, and a dead one's waiting for the reaper); a live process with any
  * is tracking. */
-static void records(int dfd, struct figures *fg)
+static void one_record(void *arg, struct tg_rec_reader *r)
 {
-    static char buf[1 << 20];
-    DIR *d = fdopendir(dup(dfd));
-    for (struct dirent *de; d && (de = readdir(d));) {
-        if (!tool_is_record_name(de->d_name))
-            continue;
-        struct tg_rec_reader r;
-        if (tg_rr_open(&r, dfd, de->d_name, buf, sizeof buf) < 0) {
-            tg_rr_close(&r);
-            continue; /* the reaper says and counts what it refuses */
-        }
-        struct tg_proc_id owner = {.pid = r.h.pid, .gen = 0, .start_ticks = r.h.start_ticks};
-        unsigned long long n = 0;
-        const struct tg_rec_entry *e;
-        while (tg_rr_next(&r, &e) == 1) {
-            struct stat st;
-            n += lstat(e->path, &st) == 0 && (uint64_t)st.st_ino == e->ino && (uint64_t)st.st_dev == e->dev;
-        }
-        tg_rr_close(&r);
-        fg->outstanding += n;
-        fg->tracking += n && tg_proc_alive(&owner);
-    }
-    if (d)
-        closedir(d);
+    struct figures *fg = arg;
+    struct tg_proc_id owner = {.pid = r->h.pid, .gen = 0, .start_ticks = r->h.start_ticks};
+    unsigned long long n = 0;
+    const struct tg_rec_entry *e;
+    struct stat st;
+    while (tg_rr_next(r, &e) == 1)
+        n += tool_entry_present(e, &st);
+    fg->outstanding += n;
+    fg->tracking += n && tg_proc_alive(&owner);
 }
 
 static void one_dir(struct tool *t, void *arg)
@@ -82,7 +68,7 @@ static void one_dir(struct tool *t, void *arg)
         }
         fg->c.refused += c.refused;
     }
-    records(dfd, fg);
+    tool_each_record(dfd, one_record, fg);
     close(dfd);
 }
 

@@ -232,6 +232,49 @@ static void seen_reap(const struct opt *o, const char *value, void *arg)
 
 /* ---- status --------------------------------------------------------------------------------- */
 
+/* What status shows: one process (PID) with each of its files, or every live one, a line each. */
+struct status {
+    int pid, shown;
+    long long now_ns;
+};
+
+static void status_record(void *arg, struct tg_rec_reader *r)
+{
+    struct status *s = arg;
+    struct tg_proc_id owner = {.pid = r->h.pid, .gen = 0, .start_ticks = r->h.start_ticks};
+    if ((s->pid && r->h.pid != s->pid) || !tg_proc_alive(&owner))
+        return;
+    unsigned long long n = 0, bytes = 0;
+    long long oldest = 0;
+    const struct tg_rec_entry *e;
+    while (tg_rr_next(r, &e) == 1) {
+        struct stat st;
+        if (!tool_entry_present(e, &st))
+            continue;
+        n++;
+        bytes += (unsigned long long)st.st_size;
+        if (!oldest || e->ctime_ns < oldest)
+            oldest = e->ctime_ns;
+        if (s->pid)
+            printf("%s\t%llu bytes\t%llds old\n", e->path, (unsigned long long)st.st_size,
+                   (s->now_ns - e->ctime_ns) / 1000000000LL);
+    }
+    if (!n)
+        return;
+    char comm[64] = "?", path[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)owner.pid);
+    FILE *f = fopen(path, "r");
+    if (f && fgets(comm, sizeof comm, f))
+        comm[strcspn(comm, "\n")] = '\0';
+    if (f)
+        fclose(f);
+    if (!s->shown++ && !s->pid)
+        printf("%-8s %-16s %8s %12s %10s\n", "PID", "COMMAND", "FILES", "BYTES", "OLDEST");
+    if (!s->pid)
+        printf("%-8d %-16s %8llu %12llu %9llds\n", (int)owner.pid, comm, n, bytes,
+               (s->now_ns - oldest) / 1000000000LL);
+}
+
 static int cmd_status(struct tool *t, int pid)
 {
     int dfd = tool_open_state_dir(t, 1);
@@ -239,60 +282,12 @@ static int cmd_status(struct tool *t, int pid)
         printf("no process holds temp files\n");
         return 0;
     }
-    static char buf[1 << 20];
-    DIR *d = fdopendir(dup(dfd));
-    int shown = 0;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    long long now_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-    for (struct dirent *de; d && (de = readdir(d));) {
-        if (!tool_is_record_name(de->d_name))
-            continue;
-        struct tg_rec_reader r;
-        if (tg_rr_open(&r, dfd, de->d_name, buf, sizeof buf) < 0) {
-            tg_rr_close(&r);
-            continue;
-        }
-        struct tg_proc_id owner = {.pid = r.h.pid, .gen = 0, .start_ticks = r.h.start_ticks};
-        if ((pid && r.h.pid != pid) || !tg_proc_alive(&owner)) {
-            tg_rr_close(&r);
-            continue;
-        }
-        unsigned long long n = 0, bytes = 0;
-        long long oldest = 0;
-        const struct tg_rec_entry *e;
-        while (tg_rr_next(&r, &e) == 1) {
-            struct stat st;
-            if (lstat(e->path, &st) < 0 || (uint64_t)st.st_ino != e->ino || (uint64_t)st.st_dev != e->dev)
-                continue;
-            n++;
-            bytes += (unsigned long long)st.st_size;
-            if (!oldest || e->ctime_ns < oldest)
-                oldest = e->ctime_ns;
-            if (pid)
-                printf("%s\t%llu bytes\t%llds old\n", e->path, (unsigned long long)st.st_size,
-                       (now_ns - e->ctime_ns) / 1000000000LL);
-        }
-        tg_rr_close(&r);
-        if (!n)
-            continue;
-        char comm[64] = "?", path[64];
-        snprintf(path, sizeof path, "/proc/%d/comm", (int)owner.pid);
-        FILE *f = fopen(path, "r");
-        if (f && fgets(comm, sizeof comm, f))
-            comm[strcspn(comm, "\n")] = '\0';
-        if (f)
-            fclose(f);
-        if (!shown++ && !pid)
-            printf("%-8s %-16s %8s %12s %10s\n", "PID", "COMMAND", "FILES", "BYTES", "OLDEST");
-        if (!pid)
-            printf("%-8d %-16s %8llu %12llu %9llds\n", (int)owner.pid, comm, n, bytes,
-                   (now_ns - oldest) / 1000000000LL);
-    }
-    if (d)
-        closedir(d);
+    struct status s = {pid, 0, (long long)now.tv_sec * 1000000000LL + now.tv_nsec};
+    tool_each_record(dfd, status_record, &s);
     close(dfd);
-    if (!shown)
+    if (!s.shown)
         printf(pid ? "process %d holds no temp files\n" : "no process holds temp files\n", pid);
     return 0;
 }

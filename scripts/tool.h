@@ -31,6 +31,15 @@ struct totals tool_reap_all(struct tool *t, int quiet);
 /* Opens the state directory if it is safe to believe (tool.c's rule, shared). -1 when not. */
 int tool_open_state_dir(struct tool *t, int quiet_if_missing);
 int tool_is_record_name(const char *name);
+/* Calls EACH for every record of the state directory DFD that the reader accepts (R open: EACH
+ * reads it; it is closed after).  Refused ones are skipped: the reaper says and counts those. */
+struct tg_rec_reader;
+typedef void tool_record_fn(void *arg, struct tg_rec_reader *r);
+void tool_each_record(int dfd, tool_record_fn *each, void *arg);
+/* Whether E's path still names the file it made (no link followed), with its ST. */
+struct tg_rec_entry;
+struct stat;
+int tool_entry_present(const struct tg_rec_entry *e, struct stat *st);
 /* Every user's default state directory that exists: /tmp/tmpguard-UID and /run/user/UID/tmpguard,
  * each only if it belongs to UID (else it is named on stderr and T->dir_refused set).  Calls EACH
  * with T->state_dir set to it. */
