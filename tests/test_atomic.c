@@ -453,6 +453,44 @@ Test(atomic, threads_rewrite_at_once)
     cr_expect_eq(count_below(data), 2, "%d entries in the data directory, not the two targets", count_below(data));
 }
 
+/* The staged file replaced by another inode before the close (someone renamed their own file onto
+ * its name): that file is never renamed over the target, nor removed; the target keeps its content. */
+Test(atomic, staged_file_replaced_is_not_committed)
+{
+    old();
+    char go[500], code[900];
+    snprintf(go, sizeof go, "%s/go", f.out);
+    snprintf(code, sizeof code,
+             "import os, sys, time\n"
+             "f = open(sys.argv[1], 'w'); f.write('mine'); f.flush()\n"
+             "print('ready', flush=True)\n"
+             "for _ in range(6000):\n"
+             "    if os.path.exists(sys.argv[2]): break\n"
+             "    time.sleep(0.01)\n"
+             "f.close()\n");
+    struct proc p;
+    proc_start(&p, &f, 1, NULL, env, &r, (const char *const[]){"python3", "-c", code, target, go, NULL});
+    proc_wait_line(&p, "ready");
+    /* The staged file: the one entry beside the target. */
+    char staged[600] = "";
+    DIR *d = opendir(data);
+    cr_assert(d);
+    for (struct dirent *de; (de = readdir(d));)
+        if (strstr(de->d_name, ".tmpguard-"))
+            cr_assert(snprintf(staged, sizeof staged, "%s/%s", data, de->d_name) < (int)sizeof staged);
+    closedir(d);
+    cr_assert(staged[0], "no staged file beside the target");
+    char intruder[600];
+    snprintf(intruder, sizeof intruder, "%s/intruder", data);
+    put(intruder, "not yours");
+    cr_assert(rename(intruder, staged) == 0, "rename: %s", strerror(errno));
+    put(go, "");
+    proc_finish(&p);
+    cr_assert(exited_with(r.status, 0), "%s: %s", describe(r.status), r.err);
+    content_is(target, "{\"old\": true}\n", "a staged name that names another file now");
+    content_is(staged, "not yours", "the file put in its place");
+}
+
 /* The commit itself fails (the target became a directory while the file was written): the close
  * says so with the rename's errno, and the staged file is gone. */
 Test(atomic, commit_failure_is_the_close_s_error)
